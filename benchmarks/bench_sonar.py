@@ -5,9 +5,9 @@ trained on the library's parallel captions. Batch: 32 captions, 4 in each of the
 Each backend runs in its own fresh process so that one backend's allocations and imports do not inflate the other's
 memory figure. Figures are printed, never asserted.
 
-    python benchmarks/bench_sonar.py [--batch 32] [--iters 20] [--device cpu] [--threads N]
+    python benchmarks/bench_sonar.py [--batch 32] [--iters 10] [--device cpu] [--threads N]
 """
-import argparse, json, os, subprocess, sys, tempfile, time
+import argparse, ctypes, gc, json, os, subprocess, sys, tempfile, time
 from pathlib import Path
 
 
@@ -19,6 +19,13 @@ def _rss_mib(field):
     except OSError: return None
 
 
+def _release_free_memory():
+    "Hand freed heap pages back to the OS (glibc `malloc_trim`), so RSS shows live memory rather than old caches."
+    gc.collect()
+    try: ctypes.CDLL('libc.so.6').malloc_trim(0)
+    except (OSError, AttributeError): pass
+
+
 def _reset_peak_rss():
     "Reset this process's RSS high-water mark (Linux `clear_refs` 5); False where that is not possible."
     try: Path('/proc/self/clear_refs').write_text('5'); return True
@@ -26,16 +33,18 @@ def _reset_peak_rss():
 
 
 def _measure(fn, iters, device):
-    "Seconds per call of `fn` and the peak memory it needed above what was resident before (MiB)."
+    "Median seconds per call of `fn` (robust to other jobs on a shared machine) and its peak memory above the live memory (MiB)."
     import torch
     fn()                                               # warm-up: allocator pools, lazy inits, kernel selection
     if device.type == 'cuda':
         torch.cuda.synchronize(); torch.cuda.reset_peak_memory_stats(); base = torch.cuda.memory_allocated()
-    else: can_reset = _reset_peak_rss(); base = _rss_mib('VmRSS')
-    t0 = time.perf_counter()
-    for _ in range(iters): fn()
-    if device.type == 'cuda': torch.cuda.synchronize()
-    secs = (time.perf_counter() - t0) / iters
+    else: _release_free_memory(); base = _rss_mib('VmRSS'); can_reset = _reset_peak_rss()
+    times = []
+    for _ in range(iters):
+        t0 = time.perf_counter(); fn()
+        if device.type == 'cuda': torch.cuda.synchronize()
+        times.append(time.perf_counter() - t0)
+    secs = sorted(times)[len(times) // 2]
     if device.type == 'cuda': peak = (torch.cuda.max_memory_allocated() - base) / 2**20
     elif can_reset and base is not None: peak = _rss_mib('VmHWM') - base
     else: peak = float('nan')
@@ -77,7 +86,7 @@ def child(backend, batch_size, iters, device_name, threads):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--batch', type=int, default=32)
-    ap.add_argument('--iters', type=int, default=20)
+    ap.add_argument('--iters', type=int, default=10)
     ap.add_argument('--device', default='cpu')
     ap.add_argument('--threads', type=int, default=0, help='torch CPU threads (0: torch default)')
     ap.add_argument('--child', choices=('hf', 'sonar'), help=argparse.SUPPRESS)
@@ -96,13 +105,14 @@ def main():
         r0 = ok[0]
         print(f"SONAR text tower, config 'small' (6 layers, dim 256, 4 heads, FFN 1024), {r0['params']:,} parameters")
         print(f"batch: {a.batch} captions in 8 languages, {r0['tokens']} real tokens, padded width {r0['width']}; "
-              f"device {a.device}, {r0['threads']} threads, torch {r0['torch']}, {a.iters} timed iterations after 1 warm-up")
+              f"device {a.device}, {r0['threads']} threads, torch {r0['torch']}, median of {a.iters} timed iterations after 1 warm-up")
     print(f"{'backend':8s} {'infer sent/s':>13s} {'infer peak MiB':>15s} {'train sent/s':>13s} {'train peak MiB':>15s} {'RSS MiB':>9s}")
     for r in rows:
         if 'error' in r: print(f"{r['backend']:8s} unavailable: {r['error']}"); continue
         print(f"{r['backend']:8s} {r['infer_sps']:13.1f} {r['infer_mem']:15.1f} {r['train_sps']:13.1f} {r['train_mem']:15.1f} {r['rss']:9.0f}")
-    print("peak MiB: memory high-water mark during the timed loop above what was resident before it "
-          "(process RSS on CPU, allocated tensors on CUDA); RSS: the whole process at the end, imports included.")
+    print("peak MiB: high-water mark during the timed loop above the live memory before it (weights included in neither); "
+          "process RSS after returning freed heap to the OS on CPU, allocated tensors on CUDA. "
+          "RSS MiB: the whole process at the end, imports included.")
     print("train: forward + backward of a dummy loss, dropout on; infer: forward under inference_mode.")
 
 
