@@ -123,13 +123,22 @@ def test_save_and_reload(tok, tmp_path):
     assert auto.convert_tokens_to_ids(list(SONAR_LANGS)) == [tok.lang_id(c) for c in SONAR_LANGS]
 
 
-def test_rejects_tokenizer_with_shifted_languages(spm_file, tmp_path, tok):
+def test_rejects_tokenizer_without_nllb_language_table(spm_file, tmp_path, tok):
     from transformers import NllbTokenizer
     shutil.copy(spm_file, tmp_path/'sentencepiece.bpe.model')
-    bare = NllbTokenizer.from_pretrained(str(tmp_path))   # only the .model file: transformers 4.x puts <mask> first
-    if bare.convert_tokens_to_ids('eng_Latn') != tok.lang_id('eng_Latn'):
+    bare = NllbTokenizer.from_pretrained(str(tmp_path))   # only the .model file
+    eng = bare.convert_tokens_to_ids('eng_Latn')
+    if eng == 3:                                          # transformers 5.x: no language tokens at all
+        with pytest.raises(ValueError, match='no token for 202 NLLB languages'): SonarTokenizer(bare)
+    elif eng != tok.lang_id('eng_Latn'):                  # transformers 4.x: <mask> first, languages shifted by one
         with pytest.raises(ValueError, match='only <mask> comes after them'): SonarTokenizer(bare)
     else: assert SonarTokenizer(bare).lang_id('eng_Latn') == tok.lang_id('eng_Latn')
+
+
+def test_rejects_tokenizer_that_splits_differently_from_sentencepiece(spm_file, tmp_path, tok):
+    texts = [c for cs in PARALLEL_CAPTIONS.values() for c in cs][::3]
+    other = train_sentencepiece(texts, tmp_path/'other.model', vocab_size=200)
+    with pytest.raises(ValueError, match='into other pieces than SentencePiece'): SonarTokenizer(tok.hf, spm_path=other)
 
 
 def test_missing_files(tmp_path):
