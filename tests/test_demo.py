@@ -6,17 +6,13 @@ cosine-similarity matrix.
 """
 import math, re, shutil, subprocess, sys
 from pathlib import Path
+from conftest import console_script
 
 ROW = re.compile(r'^(\d+): (.+?)\s+(\d+\.\d\d)\s+(\d+)\s+(\d+)$')
 WIDTH = {'tiny': 192, 'mini': 256}
 
 
-def _console_script() -> str:
-    "Path of the installed `mlatr-demo` script (next to this interpreter, else on PATH)."
-    local = Path(sys.executable).with_name('mlatr-demo')
-    found = str(local) if local.exists() else shutil.which('mlatr-demo')
-    assert found, 'mlatr-demo is not installed; `pip install -e .` creates it from [project.scripts]'
-    return found
+def _console_script() -> str: return console_script('mlatr-demo')
 
 
 def _run(cmd: list[str]) -> str:

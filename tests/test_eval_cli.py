@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from conftest import console_script
 
 LANGS = ['eng_Latn', 'fra_Latn', 'zho_Hans']
 N_CLIPS = 4
@@ -18,12 +19,7 @@ FILES = {'metrics.json', 'metrics.md', 'recall_per_language.png', 'rank_consiste
 TABLE_HEADER = '| language | direction | R@1 | R@5 | R@10 | mAP@10 | MRV |'
 
 
-def _console_script() -> str:
-    "Path of the installed `mlatr-eval` script (next to this interpreter, else on PATH)."
-    local = Path(sys.executable).with_name('mlatr-eval')
-    found = str(local) if local.exists() else shutil.which('mlatr-eval')
-    assert found, 'mlatr-eval is not installed; `pip install -e .` creates it from [project.scripts]'
-    return found
+def _console_script() -> str: return console_script('mlatr-eval')
 
 
 def _run(cmd: list, ok: bool = True) -> subprocess.CompletedProcess:

@@ -15,15 +15,6 @@ LANGS = list(PAPER_LANGS)
 
 
 @pytest.fixture(scope='module')
-def spm_file(tmp_path_factory):
-    return train_sentencepiece([t for v in PARALLEL_CAPTIONS.values() for t in v], tmp_path_factory.mktemp('spm')/'tiny.model')
-
-
-@pytest.fixture(scope='module')
-def tok(spm_file): return SonarTokenizer.from_spm(spm_file)
-
-
-@pytest.fixture(scope='module')
 def cfg(tok): return sonar_config('tiny', vocab_size=tok.embedding_size)
 
 

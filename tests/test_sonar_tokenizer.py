@@ -13,16 +13,7 @@ ALL_CAPTIONS = [t for lang in PAPER_LANGS for t in PARALLEL_CAPTIONS[lang]]
 
 
 @pytest.fixture(scope='module')
-def spm_file(tmp_path_factory):
-    return train_sentencepiece(ALL_CAPTIONS, tmp_path_factory.mktemp('spm')/'tiny.model')
-
-
-@pytest.fixture(scope='module')
 def sp(spm_file): return spm.SentencePieceProcessor(model_file=str(spm_file))
-
-
-@pytest.fixture(scope='module')
-def tok(spm_file): return SonarTokenizer.from_spm(spm_file)
 
 
 def test_trained_model_has_nllb_specials(sp):
