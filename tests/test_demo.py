@@ -4,8 +4,7 @@ Each runs in a subprocess, exactly as a user would start it, and the printed rep
 chunk counts follow the frame counts, the embedding has the model's width, and the similarity table is a proper
 cosine-similarity matrix.
 """
-import math, re, shutil, subprocess, sys
-from pathlib import Path
+import math, re, subprocess, sys
 from conftest import console_script
 
 ROW = re.compile(r'^(\d+): (.+?)\s+(\d+\.\d\d)\s+(\d+)\s+(\d+)$')

@@ -4,7 +4,7 @@ Both run in a subprocess, as a user would start them, on a tiny random MLCLAP sa
 JSON-lines manifest generated here, with WAV files at two sample rates and one stereo clip. The report files, the JSON
 structure, the table and the plots are checked, and so are the error messages for bad input.
 """
-import json, shutil, subprocess, sys
+import json, subprocess, sys
 from pathlib import Path
 
 import numpy as np

@@ -7,8 +7,8 @@ from safetensors.torch import save_file
 from transformers.models.m2m_100.modeling_m2m_100 import M2M100Encoder
 
 from mlatr_nb.core import PAPER_LANGS
-from mlatr_nb.sonar import (FAIRSEQ2_IDS, HF_IDS, PARALLEL_CAPTIONS, SonarTextTower, SonarTokenizer, convert_fairseq2_sonar,
-                            convert_to_fairseq2_sonar, load_state_dict_strict, masked_mean, sonar_config, train_sentencepiece)
+from mlatr_nb.sonar import (FAIRSEQ2_IDS, HF_IDS, PARALLEL_CAPTIONS, SonarTextTower, convert_fairseq2_sonar,
+                            convert_to_fairseq2_sonar, load_state_dict_strict, masked_mean, sonar_config)
 
 TEXTS = [PARALLEL_CAPTIONS[l][i] for i, l in enumerate(PAPER_LANGS)]
 LANGS = list(PAPER_LANGS)

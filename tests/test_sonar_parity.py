@@ -14,7 +14,7 @@ from fairseq2.nn import BatchLayout
 
 from mlatr_nb.core import PAPER_LANGS
 from mlatr_nb.sonar import (FAIRSEQ2_IDS, PARALLEL_CAPTIONS, SONAR_MAX_LEN, Fairseq2SonarTokenizer, SonarTextTower,
-                            SonarTokenizer, _import_sonar, _sonar_encoder_config, sonar_config, train_sentencepiece)
+                            SonarTokenizer, _import_sonar, _sonar_encoder_config, sonar_config)
 
 ATOL = 1e-5
 LONG = ' '.join(PARALLEL_CAPTIONS['eng_Latn'] * 40)    # far beyond 514 tokens: truncation and the last positions
