@@ -1,0 +1,109 @@
+"`mlatr-train` end to end on small synthetic sets: the saved model, the report, the log, bad audio, stages, errors."
+import json, shutil, subprocess, sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from conftest import console_script
+from train_helpers import env, make_synthetic, run, train_cmd
+from mlatr_nb.core import PAPER_LANGS
+from mlatr_nb.data import read_manifest
+from mlatr_nb.model import MLCLAP
+from mlatr_nb.train import read_log
+
+
+@pytest.fixture(scope='module')
+def smoke(tmp_path_factory):
+    "The main job, shrunk: `mlatr-train --data synthetic` with 24 training clips, 12 held out, one epoch."
+    out = tmp_path_factory.mktemp('smoke')/'run'
+    r = run([console_script('mlatr-train'), '--data', 'synthetic', '--synthetic-clips', '24', '--synthetic-eval-clips', '12',
+             '--batch-size', '8', '--epochs', '2', '--embed-dim', '64', '--output-dir', str(out)])
+    return out, r
+
+
+def test_smoke_saves_a_loadable_model(smoke):
+    out, _ = smoke
+    model = MLCLAP.from_pretrained(out/'final')
+    emb = model.embed_text(['A short recording of a loud high pure tone growing louder.'], lang='eng_Latn')
+    assert emb.shape == (1, 64)
+    assert model.config.audio.embed_dim == 192 and model.config.text.model_dim == 128   # CED tiny, SONAR tiny
+
+
+def test_smoke_reports_every_language(smoke):
+    out, r = smoke
+    for lang in PAPER_LANGS: assert f'| {lang} |' in r.stdout
+    assert '| chance (1/12 clips) | 8.3 | 8.3 |' in r.stdout
+    metrics = json.loads((out/'eval'/'metrics.json').read_text())
+    assert metrics['languages'] == list(PAPER_LANGS) and metrics['n_clips'] == 12
+    assert (out/'eval'/'metrics.md').is_file() and (out/'eval'/'recall_per_language.png').is_file()
+
+
+def test_smoke_log_curve_and_checkpoint(smoke):
+    out, r = smoke
+    log = read_log(out/'log.jsonl')
+    steps = [e for e in log if e['kind'] == 'step']
+    assert [e['step'] for e in steps] == list(range(1, 7))       # 24 KCL examples / 8 = 3 steps, 2 epochs
+    assert all(np.isfinite(e['loss']) and e['examples_per_s'] > 0 for e in steps)
+    assert [e['epoch'] for e in log if e['kind'] == 'eval'] == [1, 2]
+    assert (out/'loss_curve.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+    assert [p.name for p in (out/'checkpoints').iterdir()] == ['step-0000006']
+    assert json.loads((out/'train_config.json').read_text())['objective'] == 'kcl'
+    assert 'no examples were skipped' in r.stdout
+
+
+def test_refuses_to_overwrite_a_run(smoke):
+    out, _ = smoke
+    r = run([console_script('mlatr-train'), '--output-dir', str(out)], check=False)
+    assert r.returncode == 1 and 'already holds a run; pass --resume' in r.stderr
+
+
+def test_bad_settings_are_named(tmp_path):
+    r = run(train_cmd('--objective', 'kcl', '--batch-size', '0', '--output-dir', tmp_path/'x'), check=False)
+    assert r.returncode == 1 and 'batch_size must be a positive integer, got 0' in r.stderr
+    r = run(train_cmd('--langs', 'english', '--output-dir', tmp_path/'x'), check=False)
+    assert r.returncode == 1 and "english" in r.stderr
+    r = run(train_cmd('--data', tmp_path/'missing.jsonl', '--output-dir', tmp_path/'x'), check=False)
+    assert r.returncode == 1 and 'missing.jsonl' in r.stderr
+    r = run(train_cmd('--objective', 'kcl3'), check=False)
+    assert r.returncode == 2 and "invalid choice: 'kcl3'" in r.stderr
+
+
+def test_unreadable_clip_is_skipped_and_counted(tmp_path):
+    "A manifest whose files pass the up-front check but one of which is not audio: the run finishes and says so."
+    synth = make_synthetic(tmp_path/'synthetic', n_clips=16)
+    rows = [json.loads(l) for l in (synth/'train'/'manifest.jsonl').read_text().splitlines()]
+    (synth/'train'/'audio'/'broken.wav').write_bytes(b'RIFF....WAVEfmt not really' * 40)
+    rows.append(dict(rows[0], id='broken', audio='audio/broken.wav'))
+    manifest = synth/'train'/'with_broken.jsonl'
+    manifest.write_text(''.join(json.dumps(r, ensure_ascii=False) + '\n' for r in rows), encoding='utf-8')
+    r = run(train_cmd('--data', manifest, '--tokenizer', synth/'tokenizer.model', '--objective', 'infonce',
+                      '--batch-size', 17, '--epochs', 2, '--output-dir', tmp_path/'run'))
+    assert "skipping clip 'broken'" in r.stderr and 'broken.wav' in r.stderr
+    assert r.stderr.count("skipping clip 'broken'") == 1                              # warned once, not per epoch
+    assert 'skipped 4 examples from 1 unreadable clip(s): broken' in r.stdout        # 2 captions x 2 epochs
+    assert (tmp_path/'run'/'final'/'model.safetensors').is_file()
+
+
+def test_two_stage_config(tmp_path):
+    "Pretrain with the LE mixture, then fine-tune with CACL from the pretrain model, as one config file."
+    make_synthetic(tmp_path/'run'/'synthetic', n_clips=16)
+    cfg = tmp_path/'two.yaml'
+    cfg.write_text(f"data: synthetic\nsynthetic_clips: 16\neval_data: none\nbatch_size: 8\noutput_dir: {tmp_path/'run'}\n"
+                   "stages:\n  - {name: pretrain, objective: le, le_ratio: 0.5}\n  - {name: finetune, objective: cacl, lr: 1.0e-4}\n")
+    r = run(train_cmd('--config', cfg, '--epochs', 1))
+    pre, fine = tmp_path/'run'/'pretrain', tmp_path/'run'/'finetune'
+    assert (pre/'final'/'config.json').is_file() and (fine/'final'/'config.json').is_file()
+    fine_cfg = json.loads((fine/'train_config.json').read_text())
+    assert fine_cfg['init'] == str(pre/'final') and fine_cfg['objective'] == 'cacl' and fine_cfg['lr'] == 1e-4
+    assert json.loads((pre/'train_config.json').read_text())['objective'] == 'le'
+    again = run(train_cmd('--config', cfg, '--epochs', 1, '--resume'))   # both stages done: nothing to train
+    assert again.stdout.count('already finished') == 2
+
+
+def test_module_and_accelerate_entry_points():
+    r = run([sys.executable, '-m', 'mlatr_nb.train', '--help'])
+    assert '--objective {infonce,le,kcl,cacl}' in r.stdout and '--config' in r.stdout
+    r = run([console_script('mlatr-train'), '--help'])
+    assert '--freeze-text' in r.stdout

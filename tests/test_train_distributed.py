@@ -1,0 +1,39 @@
+"""Global negatives: `accelerate launch --num_processes 2 --cpu` must train exactly like one process with the whole batch.
+
+Both runs take the same two steps of batch 8 (each of the two processes loads 4 rows, gathers the other 4 with their
+gradients, and computes the loss on all 8). Dropout is off and the mel BatchNorm keeps fixed statistics, so the only
+differences left are floating-point summation orders. The optimizer is SGD: Adam's first step divides every gradient
+by its own magnitude, which turns rounding noise in gradients that are zero in exact arithmetic (a key bias, which
+softmax ignores) into full-size updates and would hide what this test is about.
+"""
+import pytest
+
+from train_helpers import assert_same_weights, launch_cmd, losses, make_synthetic, run, train_cmd, weights
+
+COMMON = ['--eval-data', 'none', '--batch-size', '8', '--epochs', '1', '--max-steps', '2', '--mixed-precision', 'no',
+          '--text-dropout', '0', '--optimizer', 'sgd', '--lr', '0.05', '--warmup-steps', '0', '--schedule', 'constant',
+          '--checkpoint-every', '0']
+
+
+@pytest.fixture(scope='module')
+def runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp('ddp')
+    synth = make_synthetic(root/'synthetic', n_clips=16)
+    for name, objective in (('kcl', 'kcl'), ('le', 'le')):
+        args = [*COMMON, '--objective', objective, '--synthetic-root', synth, '--synthetic-clips', 16]
+        run(train_cmd(*args, '--output-dir', root/f'one-{name}'))
+        two = run(launch_cmd(2, *args, '--output-dir', root/f'two-{name}'))
+    return root
+
+
+@pytest.mark.parametrize('objective', ['kcl', 'le'])
+def test_same_losses(runs, objective):
+    one, two = losses(runs/f'one-{objective}'), losses(runs/f'two-{objective}')
+    assert list(one) == [1, 2] and list(two) == [1, 2]
+    for step in one: assert two[step] == pytest.approx(one[step], rel=1e-4), step
+    assert one[2] != one[1]                       # the first update changed the model
+
+
+@pytest.mark.parametrize('objective', ['kcl', 'le'])
+def test_same_weights(runs, objective):
+    assert_same_weights(weights(runs/f'one-{objective}'), weights(runs/f'two-{objective}'), rtol=1e-4, atol=1e-6)
