@@ -7,25 +7,24 @@ Docs: https://mlatr-nb.github.io/mlatr_nb/ced.html.md"""
 
 # %% ../nbs/02_ced.ipynb #46a996f2
 from __future__ import annotations
-import argparse, json, math, os, tempfile
+import json, math, os
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Mapping, NamedTuple
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 from safetensors.torch import load_file as _load_safetensors, save_file as _save_safetensors
 
 from fastcore.basics import patch
-from .core import atomic_write, seed_everything
+from .core import atomic_write
 
 # %% auto #0
 __all__ = ['CED_SIZES', 'CEDConfig', 'ced_config', 'SwapAxes', 'PatchEmbed', 'Attention', 'Mlp', 'Block', 'count_chunks',
            'valid_time_patches', 'patch_token_mask', 'Chunks', 'split_into_chunks', 'CEDOutput', 'CEDEncoder',
            'ced_key_to_hf', 'ced_key_from_hf', 'detect_ced_layout', 'convert_ced_state_dict', 'read_ced_state_dict',
-           'load_ced_checkpoint', 'save_ced_checkpoint', 'synth_clips', 'DemoResult', 'demo', 'demo_cli']
+           'load_ced_checkpoint', 'save_ced_checkpoint']
 
 # %% ../nbs/02_ced.ipynb #d2d3bd8d
 @dataclass(frozen=True)
@@ -78,7 +77,10 @@ def ced_config(
 # %% ../nbs/02_ced.ipynb #5f6ad68a
 class SwapAxes(nn.Module):
     "Swap two axes; lets `init_bn` treat the mel bins as BatchNorm channels."
-    def __init__(self, dim0: int, dim1: int):
+    def __init__(self,
+        dim0: int,  # first axis
+        dim1: int,  # second axis
+    ):
         super().__init__(); self.dim0, self.dim1 = dim0, dim1
     def forward(self, x: torch.Tensor) -> torch.Tensor: return x.transpose(self.dim0, self.dim1)
     def extra_repr(self) -> str: return f'{self.dim0}, {self.dim1}'
@@ -121,7 +123,10 @@ class Attention(nn.Module):
 
 class Mlp(nn.Module):
     "The block's feed-forward part: Linear, exact GELU, Linear."
-    def __init__(self, dim: int, hidden: int):
+    def __init__(self,
+        dim: int,     # token width D
+        hidden: int,  # hidden width (D times the MLP ratio)
+    ):
         super().__init__()
         self.fc1, self.act, self.fc2 = nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim)
     def forward(self, x: torch.Tensor) -> torch.Tensor: return self.fc2(self.act(self.fc1(x)))
@@ -212,7 +217,9 @@ def _init_weights(m: nn.Module):
 
 class CEDEncoder(nn.Module):
     "CED ViT audio encoder: `encoder(mel, mel_lengths)` -> `CEDOutput`; masks padding, chunks long clips, published names."
-    def __init__(self, config: CEDConfig | None = None):
+    def __init__(self,
+        config: CEDConfig | None = None,  # the encoder's shape; default: `ced_config('base')`
+    ):
         super().__init__()
         if config is None: config = ced_config('base')
         if not isinstance(config, CEDConfig): raise TypeError(f"CEDEncoder needs a CEDConfig, got {type(config).__name__}")
@@ -305,19 +312,25 @@ def forward(self: CEDEncoder,
     return CEDOutput(embedding, per_clip(tokens), per_clip(mask, False), ch.n_chunks, logits)
 
 # %% ../nbs/02_ced.ipynb #61d83e12
-def ced_key_to_hf(key: str) -> str:
+def ced_key_to_hf(
+    key: str,  # a key of an original-layout checkpoint
+) -> str:
     "Hugging Face name of an original-layout CED key."
     if key.startswith('outputlayer.'): return key
     if key.startswith('init_bn.1.'): key = 'init_bn.' + key[len('init_bn.1.'):]
     return 'encoder.' + key
 
-def ced_key_from_hf(key: str) -> str:
+def ced_key_from_hf(
+    key: str,  # a key of a Hugging Face checkpoint
+) -> str:
     "Original-layout name of a Hugging Face CED key (keys outside `encoder.` are kept as they are)."
     if not key.startswith('encoder.'): return key
     key = key[len('encoder.'):]
     return 'init_bn.1.' + key[len('init_bn.'):] if key.startswith('init_bn.') else key
 
-def detect_ced_layout(state_dict: Mapping[str, torch.Tensor]) -> str:
+def detect_ced_layout(
+    state_dict: Mapping[str, torch.Tensor],  # a CED state dict in either layout
+) -> str:
     "'hf' if the keys sit under `encoder.` (mispeech/ced-*), else 'original'."
     return 'hf' if any(k.startswith('encoder.') for k in state_dict) else 'original'
 
@@ -399,89 +412,3 @@ def save_ced_checkpoint(
     sd = convert_ced_state_dict(sd, to=layout)
     meta = {'format': 'pt', 'ced_layout': layout, 'ced_config': json.dumps(asdict(model.config))}
     return atomic_write(path, lambda tmp: _save_safetensors(sd, tmp, metadata=meta))
-
-# %% ../nbs/02_ced.ipynb #d79cf2ec
-def synth_clips(
-    n_clips: int = 6,        # number of clips
-    seed: int = 0,           # random seed for the clips' parameters
-    sr: int = 16000,         # sample rate
-) -> list[tuple[str, np.ndarray]]:
-    "Procedural test sounds (tones, noise bursts, chirps) from 1 to 25 s, as (name, float32 samples) pairs."
-    if n_clips < 1: raise ValueError(f"n_clips must be at least 1, got {n_clips}")
-    rng = np.random.default_rng(seed)
-    durations = np.linspace(1.0, 25.0, n_clips) if n_clips > 1 else np.array([1.0])
-    clips = []
-    for i, dur in enumerate(durations):
-        t = np.arange(int(round(dur * sr))) / sr
-        kind = ('tone', 'noise', 'chirp')[i % 3]
-        if kind == 'tone':
-            f0 = rng.uniform(200, 1000)
-            y = sum(np.sin(2 * np.pi * f0 * h * t) / h for h in (1, 2, 3))
-            name = f'tone {f0:.0f} Hz'
-        elif kind == 'noise':
-            rate = rng.uniform(1, 4)   # bursts per second
-            y = rng.standard_normal(t.size) * (np.sin(2 * np.pi * rate * t) > 0)
-            name = f'noise {rate:.1f}/s'
-        else:
-            f0, f1 = rng.uniform(100, 300), rng.uniform(2000, 6000)
-            y = np.sin(2 * np.pi * f0 * dur / np.log(f1 / f0) * ((f1 / f0) ** (t / dur) - 1))  # exponential sweep
-            name = f'chirp {f0:.0f}-{f1:.0f} Hz'
-        y = 0.3 * y / (np.abs(y).max() + 1e-9)
-        clips.append((f'{i}: {name}', y.astype(np.float32)))
-    return clips
-
-# %% ../nbs/02_ced.ipynb #019a27fc
-class DemoResult(NamedTuple):
-    "What `demo` computed."
-    names: list[str]            # clip names
-    seconds: list[float]        # clip durations
-    output: CEDOutput           # the encoder's output for the batch
-    similarity: torch.Tensor    # (n, n) cosine similarities of the embeddings
-
-def demo(
-    n_clips: int = 6,      # number of synthetic clips
-    size: str = 'tiny',    # CED size: tiny, mini, small or base
-    seed: int = 0,         # seed for the clips and the random weights
-) -> DemoResult:
-    "Synthesise clips, write and re-read them as WAV, embed them with a randomly initialised CED, print a report."
-    import soundfile as sf
-    from mlatr_nb.audio import load_audio, MelFrontend, collate_waveforms, SAMPLE_RATE
-    clips = synth_clips(n_clips, seed, SAMPLE_RATE)
-    with tempfile.TemporaryDirectory() as d:
-        paths = [Path(d)/f'clip{i}.wav' for i in range(len(clips))]
-        for p, (_, y) in zip(paths, clips): sf.write(p, y, SAMPLE_RATE, subtype='PCM_16')
-        waves = [load_audio(p) for p in paths]
-    seed_everything(seed)
-    encoder = CEDEncoder(ced_config(size)).eval()
-    with torch.inference_mode():
-        mel, frame_lengths = MelFrontend()(*collate_waveforms(waves))
-        out = encoder(mel, frame_lengths)
-        emb = F.normalize(out.embedding, dim=-1)
-        sim = emb @ emb.T
-    names, seconds = [n for n, _ in clips], [len(w) / SAMPLE_RATE for w in waves]
-    print(f"CED-{encoder.config.name} with RANDOM weights (no checkpoint loaded): the similarities below show that the "
-          f"pipeline runs, not what the clips sound like.")
-    print(f"{'clip':<26}{'seconds':>8}{'frames':>8}{'chunks':>8}")
-    for n, s, f, c in zip(names, seconds, frame_lengths.tolist(), out.n_chunks.tolist()):
-        print(f"{n:<26}{s:>8.2f}{f:>8}{c:>8}")
-    print(f"embedding shape: {tuple(out.embedding.shape)}")
-    print("cosine similarity:")
-    print(' ' * 4 + ''.join(f'{j:>7}' for j in range(len(names))))
-    for i, row in enumerate(sim.tolist()): print(f'{i:>4}' + ''.join(f'{v:>7.3f}' for v in row))
-    return DemoResult(names, seconds, out, sim)
-
-# %% ../nbs/02_ced.ipynb #f3536eea
-def demo_cli(argv: list[str] | None = None) -> int:
-    "Console entry point `mlatr-demo`: run `demo` with options from the command line."
-    # argparse rather than fastcore's call_parse: its auto-run-on-import rules changed between fastcore versions
-    p = argparse.ArgumentParser(prog='mlatr-demo', description=demo.__doc__)
-    p.add_argument('--n-clips', type=int, default=6, help='number of synthetic clips (1 to 25 s)')
-    p.add_argument('--size', default='tiny', choices=list(CED_SIZES), help='CED size')
-    p.add_argument('--seed', type=int, default=0, help='seed for the clips and the random weights')
-    a = p.parse_args(argv)
-    if a.n_clips < 1: p.error(f'--n-clips must be at least 1, got {a.n_clips}')
-    demo(a.n_clips, a.size, a.seed)
-    return 0
-
-# %% ../nbs/02_ced.ipynb #86d4e06f
-if __name__ == '__main__': raise SystemExit(demo_cli())

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['LANGUAGES', 'SONAR_LANGS', 'PAPER_LANGS', 'Language', 'check_lang', 'expand_langs', 'seed_everything',
+__all__ = ['LANGUAGES', 'SONAR_LANGS', 'PAPER_LANGS', 'Language', 'check_lang', 'expand_langs', 'check_langs', 'seed_everything',
            'default_device', 'autocast_dtype', 'module_device', 'atomic_write']
 
 # %% ../nbs/00_core.ipynb #86ab561b
@@ -119,7 +119,9 @@ PAPER_LANGS: tuple[str, ...] = ("eng_Latn", "fra_Latn", "deu_Latn", "spa_Latn", 
 "The 8 languages of ML-CLAP and ATRI: English plus the 7 translation targets."
 
 # %% ../nbs/00_core.ipynb #563c0bcd
-def check_lang(code: str) -> str:
+def check_lang(
+    code: str,  # an NLLB/SONAR language code, e.g. 'fra_Latn'
+) -> str:
     "Return `code` if it is a SONAR/NLLB language code, else raise a `ValueError` that names it."
     if isinstance(code, str) and code in LANGUAGES: return code
     hint = ''
@@ -130,15 +132,35 @@ def check_lang(code: str) -> str:
                      f"`mlatr_nb.core.SONAR_LANGS`, e.g. 'eng_Latn', 'fra_Latn', 'zho_Hans'.")
 
 # %% ../nbs/00_core.ipynb #71d130a2
-def expand_langs(lang: str | Sequence[str], n: int) -> list[str]:
+def expand_langs(
+    lang: str | Sequence[str],  # one code for all texts, or one per text
+    n: int,                     # number of texts
+) -> list[str]:
     "One validated language code per item: `lang` is one code for all `n` items, or a sequence of `n` codes."
     if isinstance(lang, str): return [check_lang(lang)] * n
     langs = list(lang)
     if len(langs) != n: raise ValueError(f"Got {len(langs)} language codes for {n} items; pass one code, or one per item.")
     return [check_lang(l) for l in langs]
 
+# %% ../nbs/00_core.ipynb #f26e20e5
+def check_langs(
+    langs: str | Sequence[str],                        # one code, or several
+    what: str = 'languages',                           # names the caller in errors, e.g. 'KCLSampler'
+    among: Sequence[str] | None = None,                # the codes available here (default: every SONAR code)
+    refuse: Callable[[list[str]], str] | None = None,  # the error message for the codes outside `among`
+) -> list[str]:
+    "Validated, distinct language codes in their given order, all of them in `among`."
+    codes = [check_lang(l) for l in ([langs] if isinstance(langs, str) else list(langs))]
+    if not codes: raise ValueError(f"{what}: needs at least one language")
+    if len(set(codes)) != len(codes): raise ValueError(f"{what}: a language is listed twice in {codes}")
+    absent = [] if among is None else [l for l in codes if l not in set(among)]
+    if absent: raise ValueError(refuse(absent) if refuse else f"{what}: {', '.join(absent)} is not among {', '.join(among)}")
+    return codes
+
 # %% ../nbs/00_core.ipynb #62b5cec9
-def seed_everything(seed: int) -> None:
+def seed_everything(
+    seed: int,  # seed for Python, NumPy and torch
+) -> None:
     "Seed Python, NumPy and torch (CPU and CUDA) so that a run repeats exactly."
     random.seed(seed); np.random.seed(seed); torch.manual_seed(seed)
     if torch.cuda.is_available(): torch.cuda.manual_seed_all(seed)
@@ -150,20 +172,27 @@ def default_device() -> torch.device:
     if getattr(torch.backends, 'mps', None) is not None and torch.backends.mps.is_available(): return torch.device('mps')
     return torch.device('cpu')
 
-def autocast_dtype(device: torch.device | str) -> torch.dtype:
+def autocast_dtype(
+    device: torch.device | str,  # the device that will run the autocast region
+) -> torch.dtype:
     "The reduced-precision dtype to autocast to on `device` (float32 means: do not autocast)."
     device = torch.device(device)
     if device.type == 'cuda': return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     return torch.float32
 
-def module_device(module: torch.nn.Module) -> torch.device:
+def module_device(
+    module: torch.nn.Module,  # a module with at least one parameter or buffer
+) -> torch.device:
     "The device of a module's first parameter or buffer (CPU for a module with neither)."
     for t in module.parameters(): return t.device
     for t in module.buffers(): return t.device
     return torch.device('cpu')
 
 # %% ../nbs/00_core.ipynb #17ad125a
-def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
+def atomic_write(
+    path: str | os.PathLike,       # the file to write
+    write: Callable[[str], None],  # writes the content to the temporary path it is given
+) -> Path:
     "Call `write(tmp_path)` to write a temporary file next to `path`, then rename it over `path` atomically."
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -47,8 +47,8 @@ class MLCLAPConfig:
     text: SonarConfig = field(default_factory=SonarConfig)  # text tower shape (`sonar_config('basic')`)
     embed_dim: int = 1024        # width of the shared space (and of the projections' hidden layer)
     init_tau: float = 0.07       # starting temperature
-    min_tau: float = 0.01        # the temperature is clamped to [min_tau, max_tau]
-    max_tau: float = 1.0
+    min_tau: float = 0.01        # the temperature is clamped to [min_tau, max_tau]: the lower end
+    max_tau: float = 1.0         # the upper end
     text_backend: str = 'hf'     # 'hf' (transformers) or 'sonar' (sonar-space); same weights either way
     top_db_scope: str = 'clip'   # mel dB floor from each clip's peak ('clip', batch-independent) or the batch's ('batch')
     freeze_audio: bool = False   # keep the audio tower's weights fixed

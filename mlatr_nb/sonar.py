@@ -98,11 +98,15 @@ def _remap_specials(ids: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
     ids = torch.as_tensor(ids)
     return torch.where(ids < 4, table.to(ids.device)[ids.clamp(0, 3)], ids)
 
-def hf_to_fairseq2_ids(ids: torch.Tensor) -> torch.Tensor:
+def hf_to_fairseq2_ids(
+    ids: torch.Tensor,  # token ids in the transformers convention
+) -> torch.Tensor:
     "Token ids in transformers' NLLB convention -> fairseq2's (only the 4 specials move)."
     return _remap_specials(ids, _HF_TO_FS2)
 
-def fairseq2_to_hf_ids(ids: torch.Tensor) -> torch.Tensor:
+def fairseq2_to_hf_ids(
+    ids: torch.Tensor,  # token ids in the fairseq2 convention
+) -> torch.Tensor:
     "Token ids in fairseq2's NLLB convention -> transformers' (only the 4 specials move)."
     return _remap_specials(ids, _FS2_TO_HF)
 
@@ -155,6 +159,29 @@ def _pack(seqs: Sequence[Sequence[int]], pad_id: int) -> dict[str, torch.Tensor]
     input_ids[mask] = torch.tensor([t for s in seqs for t in s], dtype=torch.long)  # mask is row-major, like the flat list
     return dict(input_ids=input_ids, attention_mask=mask.long())
 
+class _NllbTokenizing:
+    "The call both SONAR tokenizers answer: checked captions in, right-padded ids in either convention out."
+    native_ids: str   # the convention `_encode` returns its ids in: 'hf' or 'fairseq2'
+
+    def _encode(self, texts: list[str], langs: list[str]) -> list[list[int]]:
+        "`[lang] pieces </s>` per caption, at most `max_len` ids, in `native_ids`."
+        raise NotImplementedError
+
+    def __call__(self,
+                 texts: str | Sequence[str],   # one caption or a list of captions
+                 lang: str | Sequence[str],    # one NLLB code for all, or one per caption
+                 ids: str | None = None,       # 'hf' or 'fairseq2'; None uses the tokenizer's default
+                 ) -> dict[str, torch.Tensor]:
+        "Tokenize captions into right-padded `input_ids` and `attention_mask`, each (B, L) with L <= `max_len`."
+        texts = _check_texts(texts)
+        langs, ids = expand_langs(lang, len(texts)), _check_ids(ids or self.ids)
+        native_pad = HF_IDS.pad if self.native_ids == 'hf' else FAIRSEQ2_IDS.pad
+        batch = _pack(self._encode(texts, langs), native_pad)
+        if ids != self.native_ids:
+            convert = hf_to_fairseq2_ids if ids == 'fairseq2' else fairseq2_to_hf_ids
+            batch['input_ids'] = convert(batch['input_ids'])
+        return batch
+
 # %% ../nbs/03_sonar.ipynb #78f3998b
 def _nllb_tokenizer_config(num_pieces: int) -> dict:
     "transformers' `tokenizer_config.json` for an NLLB tokenizer over `num_pieces` SentencePiece pieces."
@@ -175,8 +202,10 @@ def _load_hf_nllb(folder: Path):
     return cls.from_pretrained(str(folder))
 
 # %% ../nbs/03_sonar.ipynb #c04ec93b
-class SonarTokenizer:
+class SonarTokenizer(_NllbTokenizing):
     "SONAR's NLLB tokenizer on top of transformers: `[lang] pieces </s>`, padded, in transformers' or fairseq2's ids."
+    native_ids = 'hf'
+
     def __init__(self,
                  hf_tokenizer,                  # a transformers `NllbTokenizer`/`NllbTokenizerFast` with NLLB's token table
                  ids: str = 'hf',               # default id convention of the output: 'hf' or 'fairseq2'
@@ -234,19 +263,10 @@ class SonarTokenizer:
         "The token id of language `lang` (the same in both conventions)."
         return self._lang_ids[check_lang(lang)]
 
-    def __call__(self,
-                 texts: str | Sequence[str],   # one caption or a list of captions
-                 lang: str | Sequence[str],    # one NLLB code for all, or one per caption
-                 ids: str | None = None,       # 'hf' or 'fairseq2'; None uses the tokenizer's default
-                 ) -> dict[str, torch.Tensor]:
-        "Tokenize captions into right-padded `input_ids` and `attention_mask`, each (B, L) with L <= `max_len`."
-        texts = _check_texts(texts)
-        langs, ids = expand_langs(lang, len(texts)), _check_ids(ids or self.ids)
+    def _encode(self, texts: list[str], langs: list[str]) -> list[list[int]]:
         pieces = self.hf(texts, add_special_tokens=False, verbose=False)['input_ids']  # we truncate below; no length warning
         body = self.max_len - 2
-        batch = _pack([[self._lang_ids[l], *p[:body], HF_IDS.eos] for l, p in zip(langs, pieces)], HF_IDS.pad)
-        if ids == 'fairseq2': batch['input_ids'] = hf_to_fairseq2_ids(batch['input_ids'])
-        return batch
+        return [[self._lang_ids[l], *p[:body], HF_IDS.eos] for l, p in zip(langs, pieces)]
 
     @classmethod
     def from_spm(cls,
@@ -303,8 +323,10 @@ def _import_sonar() -> SimpleNamespace:
                            NllbTokenizerConfig=NllbTokenizerConfig, load_nllb_tokenizer=load_nllb_tokenizer)
 
 # %% ../nbs/03_sonar.ipynb #26578460
-class Fairseq2SonarTokenizer:
+class Fairseq2SonarTokenizer(_NllbTokenizing):
     "sonar-space's tokenizer (fairseq2's `NllbTokenizer`) with `SonarTokenizer`'s call signature, layout and truncation."
+    native_ids = 'fairseq2'
+
     def __init__(self,
                  spm_path: str | os.PathLike,   # an NLLB-layout SentencePiece `.model` file
                  ids: str = 'fairseq2',         # default id convention of the output
@@ -324,19 +346,9 @@ class Fairseq2SonarTokenizer:
         if lang not in self._encoders: self._encoders[lang] = self.fs2.create_encoder(lang=lang, mode='source')
         return self._encoders[lang]
 
-    def __call__(self,
-                 texts: str | Sequence[str],   # one caption or a list of captions
-                 lang: str | Sequence[str],    # one NLLB code for all, or one per caption
-                 ids: str | None = None,       # 'fairseq2' or 'hf'; None uses the tokenizer's default
-                 ) -> dict[str, torch.Tensor]:
-        "Tokenize captions into right-padded `input_ids` and `attention_mask` (see `SonarTokenizer.__call__`)."
-        texts = _check_texts(texts)
-        langs, ids = expand_langs(lang, len(texts)), _check_ids(ids or self.ids)
+    def _encode(self, texts: list[str], langs: list[str]) -> list[list[int]]:
         seqs = [self._encoder(l)(t) for t, l in zip(texts, langs)]
-        seqs = [s if len(s) <= self.max_len else torch.cat([s[:self.max_len - 1], s[-1:]]) for s in seqs]  # keep </s>
-        batch = _pack([s.tolist() for s in seqs], FAIRSEQ2_IDS.pad)
-        if ids == 'hf': batch['input_ids'] = fairseq2_to_hf_ids(batch['input_ids'])
-        return batch
+        return [(s if len(s) <= self.max_len else torch.cat([s[:self.max_len - 1], s[-1:]])).tolist() for s in seqs]  # keep </s>
 
     def save_pretrained(self, folder: str | os.PathLike) -> Path:
         "Write transformers' tokenizer files for the same SentencePiece model (so the `hf` backend can load it too)."
@@ -548,7 +560,9 @@ def _rename(state_dict: dict, src: int, what: str) -> dict:
                                  + (f" and {len(unknown) - 8} more" if len(unknown) > 8 else ''))
     return out
 
-def convert_fairseq2_sonar(state_dict: dict) -> dict[str, torch.Tensor]:
+def convert_fairseq2_sonar(
+    state_dict: dict,  # a fairseq2 SONAR text encoder state dict, or a checkpoint holding one under 'model'
+) -> dict[str, torch.Tensor]:
     "A fairseq2 SONAR text-encoder state dict (e.g. `torch.load('sonar_text_encoder.pt')`) in the `hf` backend's layout."
     sd = _rename(_unwrap(state_dict), src=0, what='fairseq2')
     if 'embed_tokens.weight' in sd:
@@ -557,7 +571,9 @@ def convert_fairseq2_sonar(state_dict: dict) -> dict[str, torch.Tensor]:
         sd['embed_tokens.weight'] = emb
     return sd
 
-def convert_to_fairseq2_sonar(state_dict: dict) -> dict[str, torch.Tensor]:
+def convert_to_fairseq2_sonar(
+    state_dict: dict,  # a state dict in the transformers (`M2M100Encoder`) layout
+) -> dict[str, torch.Tensor]:
     "The reverse of `convert_fairseq2_sonar`: an `hf`-layout state dict in fairseq2's layout (for the `sonar` backend)."
     sd = _rename(_unwrap(state_dict), src=1, what='transformers')
     if 'encoder_frontend.embed.weight' in sd:

@@ -46,16 +46,27 @@ def _uniform_over(mask: Tensor) -> Tensor:
     mask = mask.to(torch.float64)
     return mask / mask.sum()
 
-def ideal_weights(n_clips: int, n_langs: int) -> Tensor:
+def ideal_weights(
+    n_clips: int,  # N, clips in the data
+    n_langs: int,  # K, languages per clip
+) -> Tensor:
     "The ideal distribution p: every (clip, language) pair with weight 1/(NK)."
     _check_table(n_clips, n_langs)
     return torch.full((n_clips, n_langs), 1 / (n_clips * n_langs), dtype=torch.float64)
 
-def kcl_weights(n_clips: int, n_langs: int, generator: torch.Generator | None = None) -> Tensor:
+def kcl_weights(
+    n_clips: int,                              # N, clips in the data
+    n_langs: int,                              # K, languages per clip
+    generator: torch.Generator | None = None,  # unused: KCL draws nothing (kept so every scheme has one signature)
+) -> Tensor:
     "KCL: all K languages of every clip in every step, which is p itself."
     return ideal_weights(n_clips, n_langs)
 
-def one_language_weights(n_clips: int, n_langs: int, generator: torch.Generator | None = None) -> Tensor:
+def one_language_weights(
+    n_clips: int,                              # N, clips in the data
+    n_langs: int,                              # K, languages per clip
+    generator: torch.Generator | None = None,  # draws the language of each clip
+) -> Tensor:
     "ML-CLAP: each clip with one caption in a uniformly random language this epoch."
     _check_table(n_clips, n_langs)
     mask = torch.zeros(n_clips, n_langs, dtype=torch.bool)

@@ -5,11 +5,20 @@ runs on. This does the same job for the parts the front page uses: markdown cell
 fenced Python, their text outputs as plain blocks, and nbdev's `#| hide` / `#| echo: false` directives honoured.
 `--check` exits 1 when README.md is out of date.
 """
-import json, re, sys
+import json, re, sys, tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DIRECTIVE = re.compile(r'^\s*#\s*\|\s*(.*)$')
+NOTEBOOK_LINK = re.compile(r'\]\((?:\d+_)?([A-Za-z0-9_]+)\.ipynb(#[^)]*)?\)')
+
+def _docs_url() -> str:
+    "The docs site's address, from pyproject.toml's [project.urls]."
+    return tomllib.loads((ROOT/'pyproject.toml').read_text())['project']['urls']['Documentation'].rstrip('/')
+
+def link_pages(markdown: str, base: str) -> str:
+    "Point links to chapter notebooks (`07_data.ipynb`) at their page on the docs site (`BASE/data.html`), as quarto does."
+    return NOTEBOOK_LINK.sub(lambda m: f"]({base}/{m.group(1)}.html{m.group(2) or ''})", markdown)
 
 def _directives(lines):
     "Split a code cell into its nbdev directives and its remaining source."
@@ -36,7 +45,7 @@ def render(nb_path):
     for cell in nb['cells']:
         src = cell['source'] if isinstance(cell['source'], list) else cell['source'].splitlines(True)
         if cell['cell_type'] == 'markdown':
-            chunks.append(''.join(src).strip('\n'))
+            chunks.append(link_pages(''.join(src).strip('\n'), _docs_url()))
             continue
         if cell['cell_type'] != 'code': continue
         dirs, body = _directives(src)

@@ -14,7 +14,7 @@ from mlatr_nb.eval import flatten_metrics, retrieval_metrics
 
 METRIC_DIR = Path(__file__).resolve().parents[1] / 'metrics' / 'ml_retrieval'
 
-# The worked example of nbs/09_eval.ipynb: 3 clips, captions 0-1 -> clip 0, 2-3 -> clip 1, 4 -> clip 2.
+# The worked example of nbs/11_eval.ipynb: 3 clips, captions 0-1 -> clip 0, 2-3 -> clip 1, 4 -> clip 2.
 TOY_SIM = [[0.9, 0.2, 0.1], [0.3, 0.5, 0.3], [0.1, 0.4, 0.7], [0.3, 0.6, 0.6], [0.8, 0.0, 0.5]]
 TOY_IDS = [0, 0, 1, 1, 2]
 

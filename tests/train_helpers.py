@@ -5,7 +5,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 
-from mlatr_nb.data import synthetic_dataset, synthetic_tokenizer
+from mlatr_nb.synthetic import synthetic_dataset, synthetic_tokenizer
 from mlatr_nb.train import read_log
 
 # Small enough for CI; the shapes are the real tiny towers, only the projection is narrower.

@@ -15,7 +15,7 @@ in the top k), mAP@10 (gold positions sorted in rank order), mean and median ran
 true_recall@k (the share of a clip's captions in its top k). Ranks are 1-based and ties are pessimistic: a gold item
 tied with other candidates ranks below all of them, so a constant model scores as badly as it should.
 The numbers are fractions in [0, 1]. This module wraps `mlatr_nb.eval.retrieval_metrics`; the definitions, their
-derivation and their tests are in the mlatr_nb notebook `09_eval`.
+derivation and their tests are in the mlatr_nb notebook `11_eval`.
 """
 
 _KWARGS_DESCRIPTION = """\
