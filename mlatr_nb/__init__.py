@@ -4,6 +4,7 @@ Modules:
 
 - `mlatr_nb.ced`: The CED audio encoder (tiny / mini / small / base): a plain ViT over 16 x 16 log-mel patches, with masked attention, long-audio chunking and loaders for both published checkpoint layouts.
 - `mlatr_nb.data`: The caption schema and manifests: one typed list of clips with their captions in any number of languages, read from JSON lines, CSV, parquet, `datasets`, or the AudioCaps / Clotho / WavCaps layouts, and checked before anything trains.
+- `mlatr_nb.distill`: Stage 2 of the estimated-correspondences method: an ensemble of stage-1 models embeds every training clip and caption once, and the student learns from their soft audio-caption matches instead of one-hot labels.
 - `mlatr_nb.eval`: Retrieval metrics in both directions, cross-language consistency (MRV, embedding gap), and the tables and plots built from them.
 - `mlatr_nb.losses`: Multi-positive InfoNCE, the language-enhancement batch, ATRI's KCL and CACL, the distillation loss of estimated correspondences, and a gradient-cached KCL whose memory does not grow with the number of languages.
 - `mlatr_nb.model`: The ML-CLAP dual encoder: a CED audio tower and a SONAR text tower, projected into one L2-normalised space with a learnable temperature, plus `embed_audio` / `embed_text` / `score` and saving and loading.

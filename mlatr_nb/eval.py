@@ -23,7 +23,7 @@ from .sampling import decode_embedded_audio
 # %% auto #0
 __all__ = ['REPORT_FILES', 'caption_clip_index', 'RetrievalRanks', 'retrieval_ranks', 'metrics_from_ranks', 'retrieval_metrics',
            'embedding_gap', 'consistency_metrics', 'flatten_metrics', 'metrics_table', 'plot_recall_per_language',
-           'plot_rank_consistency', 'evaluate_model', 'save_eval_report', 'eval_cli']
+           'plot_rank_consistency', 'embed_clips', 'evaluate_model', 'save_eval_report', 'eval_cli']
 
 # %% ../nbs/11_eval.ipynb #6a1c7f3a
 def _py(x):
@@ -527,8 +527,14 @@ def _audio_source(item: Item):
     "What `embed_audio` takes for one clip: its path, or its embedded bytes decoded to a 16 kHz mono tensor."
     return str(item.audio) if item.audio_bytes is None else decode_embedded_audio(item)
 
-def _embed_clips(model, items: Sequence[Item], batch_size: int, progress: bool, chunk_size: int = 256) -> torch.Tensor:
-    "(n_clips, d) audio embeddings, `chunk_size` clips at a time with one progress bar over all clips."
+def embed_clips(
+    model,                     # an `MLCLAP` (anything with its `embed_audio`)
+    items: Sequence[Item],     # the clips, from a `Manifest`
+    batch_size: int = 32,      # clips per audio forward pass
+    progress: bool = True,     # one progress bar over all clips (on stderr)
+    chunk_size: int = 256,     # clips handed to `embed_audio` at a time
+) -> torch.Tensor:             # (n_clips, d) unit-length embeddings, in order
+    "Embed the audio of manifest items, from their files or their embedded bytes, `chunk_size` clips at a time."
     from tqdm.auto import tqdm
     parts = []
     with tqdm(total=len(items), desc='embedding audio', unit='clip', disable=not progress) as bar:
@@ -565,7 +571,7 @@ def evaluate_model(
         raise ValueError(f"ref_lang {ref_lang!r} is not among the scored languages ({', '.join(langs)}).")
     clip_ids = [manifest[c].id for c in aligned.clips]
     caption_clip_ids = [manifest[c].id for c in aligned.clip_index]
-    audio = _embed_clips(model, [manifest[c] for c in aligned.clips], batch_size, progress)
+    audio = embed_clips(model, [manifest[c] for c in aligned.clips], batch_size, progress)
     text = {lang: model.embed_text(texts, lang, batch_size=text_batch_size, progress=progress)
             for lang, texts in aligned.texts_by_lang.items()}
     out = consistency_metrics(audio, text, caption_clip_ids, clip_ids, ref_lang=ref_lang, ks=ks, return_ranks=True)

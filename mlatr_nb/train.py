@@ -23,22 +23,23 @@ from .core import atomic_write, check_lang, seed_everything
 from .ced import ced_config
 from .sonar import SonarTokenizer, sonar_config
 from .model import MLCLAP
-from .losses import cacl_loss, info_nce, kcl_loss
+from .losses import cacl_loss, distill_loss, info_nce, kcl_loss
 from .data import Manifest, read_manifest
 from .synthetic import synthetic_dataset, synthetic_tokenizer
 from .sampling import (CACLSampler, InfoNCESampler, KCLSampler, LESampler, SkipLog, audio_durations,
                                example_loader, length_bucketed_batches)
 
 # %% auto #0
-__all__ = ['OBJECTIVES', 'CHECKPOINT_PREFIX', 'TrainConfig', 'read_config_file', 'stage_configs', 'RunData', 'prepare_data',
-           'build_model', 'calibrate_mel_norm', 'set_train_mode', 'make_sampler', 'objective_loss', 'gather_sizes',
-           'gather_rows', 'epoch_plan', 'shard', 'TrainState', 'list_checkpoints', 'save_checkpoint',
-           'clean_partial_checkpoints', 'read_log', 'plot_log', 'TrainResult', 'make_accelerator', 'param_groups',
-           'train', 'recall_table', 'run', 'parse_train_args', 'train_cli']
+__all__ = ['OBJECTIVES', 'TEACHER_FILE', 'CHECKPOINT_PREFIX', 'TrainConfig', 'read_config_file', 'stage_configs', 'RunData',
+           'prepare_data', 'prepare_targets', 'build_model', 'calibrate_mel_norm', 'set_train_mode', 'make_sampler',
+           'objective_loss', 'distill_objective_loss', 'gather_sizes', 'gather_rows', 'epoch_plan', 'shard',
+           'TrainState', 'list_checkpoints', 'save_checkpoint', 'clean_partial_checkpoints', 'read_log', 'plot_log',
+           'TrainResult', 'make_accelerator', 'param_groups', 'train', 'recall_table', 'run', 'parse_train_args',
+           'train_cli']
 
 # %% ../nbs/10_train.ipynb #d4949044
-OBJECTIVES = ('infonce', 'le', 'kcl', 'cacl')
-"Training objectives: InfoNCE over English, ML-CLAP's LE mixture, ATRI's KCL and CACL."
+OBJECTIVES = ('infonce', 'le', 'kcl', 'cacl', 'distill')
+"Training objectives: InfoNCE over English, ML-CLAP's LE mixture, ATRI's KCL and CACL, and stage-2 distillation."
 
 @dataclass
 class TrainConfig:
@@ -51,10 +52,17 @@ class TrainConfig:
     synthetic_clips: int = field(default=400, metadata={'help': 'clips in the synthetic training set'})
     synthetic_eval_clips: int = field(default=100, metadata={'help': 'clips in the held-out synthetic evaluation set'})
     synthetic_root: str | None = field(default=None, metadata={'help': 'where the synthetic set is written (default: <output_dir>/synthetic)'})
+    synthetic_seed: int | None = field(default=None, metadata={'help': 'seed of the synthetic training set; its evaluation set uses this + 1000 (default: --seed). Fix it to train several seeds on one set'})
     # objective
-    objective: Literal['infonce', 'le', 'kcl', 'cacl'] = field(default='kcl', metadata={'help': 'training objective'})
+    objective: Literal['infonce', 'le', 'kcl', 'cacl', 'distill'] = field(default='kcl', metadata={'help': "training objective; 'distill' is stage 2 of the estimated-correspondences method"})
     le_ratio: float = field(default=0.1, metadata={'help': 'LE mixture: probability of adding each short translation'})
     le_max_tokens: int = field(default=50, metadata={'help': 'LE mixture: translations longer than this many tokens are never added'})
+    distill_sampler: Literal['infonce', 'le', 'kcl', 'cacl'] = field(default='infonce', metadata={'help': "--objective distill: the sampler whose batches are distilled; its own loss is the supervised term"})
+    teachers: list[str] | None = field(default=None, metadata={'help': "--objective distill: stage-1 model folders (or, in a --config, names of its earlier stages) whose ensemble gives the targets; the student starts from the first unless --init is given"})
+    targets: str | None = field(default=None, metadata={'help': '--objective distill: a teacher-embeddings file (mlatr_nb.distill.embed_teachers) instead of --teachers'})
+    distill_weight: float = field(default=1.0, metadata={'help': 'weight of the distillation loss in stage 2'})
+    sup_weight: float = field(default=0.0, metadata={'help': 'weight of the supervised loss in stage 2 (0: the estimates replace the labels, as in the paper)'})
+    distill_tau: float | None = field(default=None, metadata={'help': "temperature that divides the teachers' mean cosine (default: the student's current one, as in the paper)"})
     # model
     audio_size: Literal['tiny', 'mini', 'small', 'base'] = field(default='tiny', metadata={'help': 'CED size of a new audio tower'})
     text_size: Literal['tiny', 'small', 'basic'] = field(default='tiny', metadata={'help': "SONAR size of a new text tower ('basic' is the published one)"})
@@ -100,12 +108,12 @@ class TrainConfig:
         for k in positive:
             v = getattr(self, k)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1: raise ValueError(f"{k} must be a positive integer, got {v!r}")
-        for k in ('warmup_steps', 'checkpoint_every', 'num_workers', 'seed'):
+        for k in ('warmup_steps', 'checkpoint_every', 'num_workers', 'seed') + (('synthetic_seed',) if self.synthetic_seed is not None else ()):
             v = getattr(self, k)
             if isinstance(v, bool) or not isinstance(v, int) or v < 0: raise ValueError(f"{k} must be an integer >= 0, got {v!r}")
         if self.max_steps is not None and (isinstance(self.max_steps, bool) or not isinstance(self.max_steps, int) or self.max_steps < 1):
             raise ValueError(f"max_steps must be a positive integer, got {self.max_steps!r}")
-        for k in ('lr', 'audio_lr_scale', 'weight_decay', 'max_grad_norm', 'le_ratio', 'max_train_seconds'):
+        for k in ('lr', 'audio_lr_scale', 'weight_decay', 'max_grad_norm', 'le_ratio', 'max_train_seconds', 'distill_weight', 'sup_weight'):
             v = getattr(self, k)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
                 raise ValueError(f"{k} must be a finite number >= 0, got {v!r}")
@@ -115,7 +123,7 @@ class TrainConfig:
         if self.le_ratio > 1: raise ValueError(f"le_ratio must be a probability in [0, 1], got {self.le_ratio}")
         if self.text_dropout is not None and not 0 <= self.text_dropout < 1:
             raise ValueError(f"text_dropout must be in [0, 1), got {self.text_dropout}")
-        choices = dict(objective=OBJECTIVES, audio_size=('tiny', 'mini', 'small', 'base'), text_size=('tiny', 'small', 'basic'),
+        choices = dict(objective=OBJECTIVES, distill_sampler=OBJECTIVES[:4], audio_size=('tiny', 'mini', 'small', 'base'), text_size=('tiny', 'small', 'basic'),
                        mel_norm=('frozen', 'batch'), optimizer=('adamw', 'adam', 'sgd'), schedule=('constant', 'linear', 'cosine'),
                        mixed_precision=('no', 'fp16', 'bf16'))
         for k, allowed in choices.items():
@@ -127,9 +135,29 @@ class TrainConfig:
             raise ValueError("init_audio and init_text go together: a dual encoder from published towers needs both "
                              "(use init for a saved MLCLAP)")
         if self.init and self.init_audio: raise ValueError("give either init (a saved MLCLAP) or init_audio + init_text, not both")
+        self._check_distill()
+
+    def _check_distill(self):
+        "Stage-2 settings: teachers or a targets file with --objective distill, and neither without it."
+        if isinstance(self.teachers, str): self.teachers = [self.teachers]
+        if self.objective != 'distill':
+            if self.teachers or self.targets: raise ValueError("teachers and targets are settings of --objective distill")
+            return
+        if bool(self.teachers) == bool(self.targets):
+            raise ValueError("--objective distill needs its targets from exactly one of --teachers (stage-1 model folders) "
+                             "and --targets (a teacher-embeddings file)")
+        if self.distill_weight == 0 and self.sup_weight == 0: raise ValueError("distill_weight and sup_weight are both 0: nothing to train")
+        if self.distill_tau is not None and not (math.isfinite(self.distill_tau) and self.distill_tau > 0):
+            raise ValueError(f"distill_tau must be a positive temperature, got {self.distill_tau}")
+        if self.teachers and not (self.init or self.init_audio): self.init = self.teachers[0]   # stage 2 starts from stage 1
 
     @property
     def synthetic(self) -> bool: return self.data == 'synthetic'
+
+    @property
+    def data_seed(self) -> int:
+        "The seed of the synthetic training set (its evaluation set uses this + 1000)."
+        return self.seed if self.synthetic_seed is None else self.synthetic_seed
 
     @property
     def eval_source(self) -> str | None:
@@ -195,6 +223,10 @@ def stage_configs(
         s = dict(s)
         name = s.pop('name')
         merged = {**settings, **s, **overrides, 'output_dir': str(root/name), 'synthetic_root': synthetic_root}
+        if merged.get('teachers'):   # an earlier stage's name stands for its final model
+            done = {n for n, _ in out}
+            merged['teachers'] = [str(root/t/'final') if t in done else t for t in
+                                  ([merged['teachers']] if isinstance(merged['teachers'], str) else merged['teachers'])]
         if previous is not None and not any(k in s or k in overrides for k in ('init', 'init_audio', 'init_text')):
             merged['init'] = str(Path(previous.output_dir)/'final')
         try: cfg = TrainConfig(**merged)
@@ -242,11 +274,11 @@ def prepare_data(
 ) -> RunData:
     "Read (or make) the training and evaluation manifests and find the tokenizer."
     root = Path(cfg.synthetic_root or Path(cfg.output_dir)/'synthetic')
-    if cfg.synthetic: train = _main_first(accelerator, lambda: _synthetic_set(root/'train', cfg.synthetic_clips, cfg.seed))
+    if cfg.synthetic: train = _main_first(accelerator, lambda: _synthetic_set(root/'train', cfg.synthetic_clips, cfg.data_seed))
     else: train = read_manifest(cfg.data)
     ev = cfg.eval_source
     if ev == 'synthetic':   # another seed: clips the model never trained on
-        ev = _main_first(accelerator, lambda: _synthetic_set(root/'eval', cfg.synthetic_eval_clips, cfg.seed + 1000))
+        ev = _main_first(accelerator, lambda: _synthetic_set(root/'eval', cfg.synthetic_eval_clips, cfg.data_seed + 1000))
     elif ev is not None: ev = read_manifest(ev)
     train = _restrict(train, cfg.langs, f"training data {cfg.data!r}")
     if ev is not None: ev = _restrict(ev, cfg.eval_langs, f"evaluation data {cfg.eval_source!r}")
@@ -258,6 +290,27 @@ def prepare_data(
     else: raise ValueError("A new text tower needs a tokenizer: pass tokenizer (SONAR's SentencePiece file or a tokenizer "
                            "folder), or start from a saved model with init / init_text")
     return RunData(train, ev, tok)
+
+TEACHER_FILE = 'teacher_embeddings.safetensors'
+"Where `--objective distill --teachers ...` keeps the teachers' embeddings, inside the run folder."
+
+def prepare_targets(
+    cfg: TrainConfig,    # the run's settings (objective 'distill')
+    data: RunData,       # from `prepare_data`
+    accelerator=None,    # an `Accelerator`, so that only the main process embeds
+):
+    "The stage-2 targets: `--targets`, or the teachers embedded once into the run folder (reused when they match)."
+    from mlatr_nb.distill import TeacherTargets, embed_teachers
+    if cfg.targets: return TeacherTargets(cfg.targets).check(data.train)
+    path = Path(cfg.output_dir)/TEACHER_FILE
+    def make():
+        if path.is_file():
+            try: return TeacherTargets(path).check_teachers(cfg.teachers).check(data.train)
+            except ValueError:
+                if cfg.resume: raise   # a resumed run must learn from the targets it started with
+        embed_teachers(cfg.teachers, data.train, path, batch_size=cfg.eval_batch_size, progress=cfg.progress)
+    _main_first(accelerator, make)
+    return TeacherTargets(path).check(data.train)
 
 # %% ../nbs/10_train.ipynb #0db5f1c8
 def build_model(
@@ -315,14 +368,15 @@ def make_sampler(
     manifest: Manifest,    # training clips
     tokenizer=None,        # counts LE tokens (default: `estimate_tokens`)
 ):
-    "The sampler of the run's objective."
-    if cfg.objective == 'infonce': return InfoNCESampler(manifest, seed=cfg.seed)
-    if cfg.objective == 'le':
+    "The sampler of the run's objective (for 'distill', that of `distill_sampler`)."
+    objective = cfg.distill_sampler if cfg.objective == 'distill' else cfg.objective
+    if objective == 'infonce': return InfoNCESampler(manifest, seed=cfg.seed)
+    if objective == 'le':
         extra = {} if tokenizer is None else dict(count_tokens=lambda text, lang: int(tokenizer([text], lang)['attention_mask'].sum()))
         return LESampler(manifest, le_ratio=cfg.le_ratio, max_tokens=cfg.le_max_tokens, seed=cfg.seed, **extra)
-    if cfg.objective == 'kcl': return KCLSampler(manifest, seed=cfg.seed)
-    if cfg.objective == 'cacl': return CACLSampler(manifest, seed=cfg.seed)
-    raise ValueError(f"unknown objective {cfg.objective!r}")
+    if objective == 'kcl': return KCLSampler(manifest, seed=cfg.seed)
+    if objective == 'cacl': return CACLSampler(manifest, seed=cfg.seed)
+    raise ValueError(f"unknown objective {objective!r}")
 
 def objective_loss(
     objective: str,        # one of `OBJECTIVES`
@@ -336,6 +390,23 @@ def objective_loss(
     if objective == 'kcl': return kcl_loss(audio, text, tau, audio_ids=clips)
     if objective == 'cacl': return cacl_loss(audio, text[0], text[1], tau, audio_ids=clips)
     raise ValueError(f"unknown objective {objective!r}")
+
+def distill_objective_loss(
+    cfg: TrainConfig,      # distill_weight, sup_weight, distill_tau, distill_sampler
+    audio: Tensor,         # (B, D) audio embeddings
+    text: Tensor,          # (S, B, D) caption embeddings, slot by slot
+    clips: Tensor,         # (B,) clip of each row
+    rows: Tensor,          # (B, S) each caption's row in the teacher embeddings
+    targets,               # the `TeacherTargets` of the run
+    tau,                   # the student's temperature
+) -> Tensor:
+    "Stage 2: the distillation loss of each caption slot against the teachers' block, averaged, plus the weighted supervised loss."
+    target_tau = tau.detach() if cfg.distill_tau is None else cfg.distill_tau
+    blocks = [targets.similarity(clips, rows[:, s]).to(audio.device) for s in range(len(text))]
+    loss = cfg.distill_weight * torch.stack([distill_loss(audio, text[s], blocks[s], tau, teacher_tau=target_tau)
+                                             for s in range(len(text))]).mean()
+    if cfg.sup_weight: loss = loss + cfg.sup_weight * objective_loss(cfg.distill_sampler, audio, text, clips, tau)
+    return loss
 
 # %% ../nbs/10_train.ipynb #56a9d7de
 def _world() -> int: return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
@@ -565,7 +636,7 @@ def _evaluate(model: MLCLAP, data: RunData, cfg: TrainConfig) -> dict:
         return evaluate_model(model, data.eval, batch_size=cfg.eval_batch_size, progress=False)
 
 # %% ../nbs/10_train.ipynb #db71cb71
-def _micro_step(model, unwrapped: MLCLAP, batch, cfg: TrainConfig, accelerator) -> tuple[Tensor | None, int]:
+def _micro_step(model, unwrapped: MLCLAP, batch, cfg: TrainConfig, accelerator, targets=None) -> tuple[Tensor | None, int]:
     "Forward one micro-batch, gather, compute the global loss; (loss, global rows), or (None, 0) if the batch is skipped."
     device = accelerator.device
     sizes = gather_sizes(len(batch), device)
@@ -583,6 +654,10 @@ def _micro_step(model, unwrapped: MLCLAP, batch, cfg: TrainConfig, accelerator) 
     text = gather_rows(text, sizes)
     clips = gather_rows(batch.clips.to(device), sizes)
     text = text.reshape(len(audio), n_slots, -1).transpose(0, 1)          # (S, B, D)
+    if cfg.objective == 'distill':
+        local = [targets.caption_index(batch.clips.tolist(), batch.langs[s], batch.texts[s]) for s in range(n_slots)]
+        rows = gather_rows(torch.as_tensor(np.stack(local, 1), device=device), sizes)   # (B, S)
+        return distill_objective_loss(cfg, audio, text, clips, rows, targets, out.tau), sum(sizes)
     return objective_loss(cfg.objective, audio, text, clips, out.tau), sum(sizes)
 
 # %% ../nbs/10_train.ipynb #e862ad34
@@ -596,6 +671,10 @@ def train(
     out = _prepare_output(cfg, acc)
     seed_everything(cfg.seed)                      # the same new weights on every process
     data = prepare_data(cfg, acc)
+    targets = None
+    if cfg.objective == 'distill':
+        targets = prepare_targets(cfg, data, acc)
+        seed_everything(cfg.seed)   # embedding or reusing the teachers must not change what follows
     model = build_model(cfg, data.tokenizer)
     if cfg.mel_norm == 'frozen' and not (cfg.init or cfg.init_audio): calibrate_mel_norm(model, data.train)
     sampler = make_sampler(cfg, data.train, model.tokenizer)
@@ -643,7 +722,7 @@ def train(
                     state.skips.add(batch.skipped)
                     sync = k == cfg.grad_accum - 1
                     with nullcontext() if sync or world == 1 else acc.no_sync(model):
-                        loss, n = _micro_step(model, unwrapped, batch, cfg, acc)
+                        loss, n = _micro_step(model, unwrapped, batch, cfg, acc, targets)
                         if loss is not None:
                             acc.backward(loss / cfg.grad_accum)
                             losses.append(loss.detach()); rows += n

@@ -104,6 +104,29 @@ def test_two_stage_config(tmp_path):
 
 def test_module_and_accelerate_entry_points():
     r = run([sys.executable, '-m', 'mlatr_nb.train', '--help'])
-    assert '--objective {infonce,le,kcl,cacl}' in r.stdout and '--config' in r.stdout
+    assert '--objective {infonce,le,kcl,cacl,distill}' in r.stdout and '--config' in r.stdout
     r = run([console_script('mlatr-train'), '--help'])
     assert '--freeze-text' in r.stdout
+
+
+def test_distill_settings_are_checked(tmp_path):
+    r = run(train_cmd('--objective', 'distill', '--output-dir', tmp_path/'x'), check=False)
+    assert r.returncode == 1 and 'needs its targets from exactly one of --teachers' in r.stderr
+    r = run(train_cmd('--objective', 'kcl', '--teachers', tmp_path, '--output-dir', tmp_path/'x'), check=False)
+    assert r.returncode == 1 and 'teachers and targets are settings of --objective distill' in r.stderr
+    r = run(train_cmd('--objective', 'distill', '--teachers', tmp_path/'nothing', '--output-dir', tmp_path/'x'), check=False)
+    assert r.returncode == 1 and 'nothing' in r.stderr
+
+
+def test_estimated_correspondences_recipe():
+    "The shipped recipe: three stage-1 seeds on one synthetic set, then stage 2 from their ensemble, by stage name."
+    from mlatr_nb.train import read_config_file, stage_configs
+    settings, stages = read_config_file(Path(__file__).parent.parent/'recipes'/'estimated_correspondences.yaml')
+    configs = stage_configs(settings, stages, {'output_dir': 'runs/est'})
+    assert [n for n, _ in configs] == ['stage1-seed0', 'stage1-seed1', 'stage1-seed2', 'stage2']
+    s1 = [c for _, c in configs[:3]]
+    assert [c.seed for c in s1] == [0, 1, 2] and {c.data_seed for c in s1} == {0} and all(c.init is None for c in s1)
+    stage2 = configs[3][1]
+    assert stage2.objective == 'distill' and stage2.distill_sampler == 'kcl' and stage2.data_seed == 0
+    assert stage2.teachers == [str(Path('runs/est')/f'stage1-seed{s}'/'final') for s in range(3)]
+    assert stage2.init == stage2.teachers[0]

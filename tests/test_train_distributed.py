@@ -1,4 +1,5 @@
-"""Global negatives: `accelerate launch --num_processes 2 --cpu` must train exactly like one process with the whole batch.
+"""Global negatives: `accelerate launch --num_processes 2 --cpu` must train exactly like one process with the whole batch,
+for the contrastive objectives and for stage-2 distillation (where every process computes the whole batch's targets).
 
 Both runs take the same two steps of batch 8 (each of the two processes loads 4 rows, gathers the other 4 with their
 gradients, and computes the loss on all 8). Dropout is off and the mel BatchNorm keeps fixed statistics, so the only
@@ -23,10 +24,15 @@ def runs(tmp_path_factory):
         args = [*COMMON, '--objective', objective, '--synthetic-root', synth, '--synthetic-clips', 16]
         run(train_cmd(*args, '--output-dir', root/f'one-{name}'))
         two = run(launch_cmd(2, *args, '--output-dir', root/f'two-{name}'))
+    # stage 2: KCL batches distilled from the KCL run above, with some of the supervised loss kept
+    args = [*COMMON, '--objective', 'distill', '--distill-sampler', 'kcl', '--teachers', root/'one-kcl'/'final',
+            '--sup-weight', '0.5', '--synthetic-root', synth, '--synthetic-clips', 16]
+    run(train_cmd(*args, '--output-dir', root/'one-distill'))
+    run(launch_cmd(2, *args, '--output-dir', root/'two-distill'))
     return root
 
 
-@pytest.mark.parametrize('objective', ['kcl', 'le'])
+@pytest.mark.parametrize('objective', ['kcl', 'le', 'distill'])
 def test_same_losses(runs, objective):
     one, two = losses(runs/f'one-{objective}'), losses(runs/f'two-{objective}')
     assert list(one) == [1, 2] and list(two) == [1, 2]
@@ -34,6 +40,6 @@ def test_same_losses(runs, objective):
     assert one[2] != one[1]                       # the first update changed the model
 
 
-@pytest.mark.parametrize('objective', ['kcl', 'le'])
+@pytest.mark.parametrize('objective', ['kcl', 'le', 'distill'])
 def test_same_weights(runs, objective):
     assert_same_weights(weights(runs/f'one-{objective}'), weights(runs/f'two-{objective}'), rtol=1e-4, atol=1e-6)

@@ -21,20 +21,42 @@ def args(synth, out):
             '--checkpoint-every', 3, '--keep-checkpoints', 2, '--num-workers', 1, '--output-dir', out]
 
 
-@pytest.fixture(scope='module')
-def runs(tmp_path_factory):
-    root = tmp_path_factory.mktemp('resume')
-    synth = make_synthetic(root/'synthetic', n_clips=32)
-    run(train_cmd(*args(synth, root/'whole')))
-    killed = root/'killed'
-    p = subprocess.Popen(train_cmd(*args(synth, killed)), env=env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+def kill_and_resume(synth: Path, whole: Path, killed: Path, *extra):
+    "Train `whole` uninterrupted; train `killed`, SIGKILL it after its first checkpoint, resume it. (last step logged, resumed run)"
+    run(train_cmd(*args(synth, whole), *extra))
+    p = subprocess.Popen(train_cmd(*args(synth, killed), *extra), env=env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     deadline = time.time() + 300
     while not list_checkpoints(killed/'checkpoints') and p.poll() is None and time.time() < deadline: time.sleep(0.02)
     p.send_signal(signal.SIGKILL); p.wait()
     killed_at = max(losses(killed))          # the last step the killed run logged
     (killed/'checkpoints'/'step-0000099.tmp').mkdir()   # what a kill during a save leaves behind
-    resumed = run(train_cmd(*args(synth, killed), '--resume'))
+    return killed_at, run(train_cmd(*args(synth, killed), *extra, '--resume'))
+
+
+@pytest.fixture(scope='module')
+def runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp('resume')
+    synth = make_synthetic(root/'synthetic', n_clips=32)
+    killed_at, resumed = kill_and_resume(synth, root/'whole', root/'killed')
     return root, killed_at, resumed
+
+
+@pytest.fixture(scope='module')
+def distill_runs(runs):
+    "Stage 2 (CACL batches, distilled from the run above with some supervised loss kept), killed and resumed the same way."
+    root = runs[0]
+    extra = ['--objective', 'distill', '--distill-sampler', 'cacl', '--teachers', root/'whole'/'final', '--sup-weight', '0.5']
+    killed_at, resumed = kill_and_resume(root/'synthetic', root/'distill-whole', root/'distill-killed', *extra)
+    return root, killed_at, resumed
+
+
+def test_distill_resumes_exactly(distill_runs):
+    root, killed_at, resumed = distill_runs
+    assert killed_at < N_STEPS and 'resumed from' in resumed.stdout + resumed.stderr
+    assert 'teacher embeddings:' not in resumed.stdout        # the teachers' embeddings were reused, not made again
+    whole, again = losses(root/'distill-whole'), losses(root/'distill-killed')
+    assert list(whole) == list(range(1, N_STEPS + 1)) and again == whole
+    assert_same_weights(weights(root/'distill-whole'), weights(root/'distill-killed'), rtol=0, atol=0)
 
 
 def test_run_was_killed_midway(runs):
