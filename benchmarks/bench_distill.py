@@ -6,10 +6,12 @@ For each outer seed r (`--repeats`, default 2):
   total step budget:
     continued     KCL continued, no teacher (the control);
     self-distill  distilled from its own stage-1 embeddings (M = 1);
-    ensemble      distilled from the ensemble of the three stage-1 models (M = 3).
+    ensemble      distilled from the ensemble of the three stage-1 models (M = 3);
+    and the last two again with the labels kept beside the estimates (--sup-weight 1).
   The stage-1 models themselves and their ensemble (mean cosine of the three) are scored too.
 Everything is evaluated on the 100 held-out clips of synthetic set r + 1000, in all 8 languages: T2A and A2T R@1 and
-mAP@10 per language. The table averages the languages, then the repeats (with the spread over the repeats).
+mAP@10 per language. The table averages the languages, then the repeats (with the spread over the repeats). A last
+table says how sure the teachers are: the share of each target row on the labelled clip, on training batches.
 
 Run: python benchmarks/bench_distill.py [--out DIR] [--repeats 2] [--stage1-epochs 4] [--stage2-epochs 2]
 """
@@ -47,13 +49,33 @@ def summary(metrics: dict) -> dict:
     return dict(per_language=per, mean={k: float(np.mean([v[k] for v in per.values()])) for k in next(iter(per.values()))})
 
 
-results = {}
+def target_quality(targets_file: Path, manifest_file: Path, batch: int = 16) -> dict:
+    "How sure the teachers are on training batches: target mass on the labelled clip, and how often it is their argmax."
+    import torch
+    from mlatr_nb.data import read_manifest
+    from mlatr_nb.distill import TeacherTargets
+    from mlatr_nb.losses import teacher_targets
+    from mlatr_nb.sampling import InfoNCESampler
+    m = read_manifest(manifest_file)
+    tt = TeacherTargets(targets_file).check(m)
+    ex = InfoNCESampler(m, seed=0).epoch(0)
+    mass, top = [], []
+    for b in range(0, len(ex) - batch + 1, batch):
+        clips = [x.clip for x in ex[b:b + batch]]
+        texts = [m[x.clip].captions['eng_Latn'][x.caption] for x in ex[b:b + batch]]
+        _, p = teacher_targets(tt.similarity(clips, tt.caption_index(clips, ['eng_Latn'] * batch, texts)), float(np.mean(tt.taus)))
+        gold = torch.tensor([[float(a == c) for a in clips] for c in clips])
+        mass.append(float((p * gold).sum(1).mean())); top.append(float(gold.gather(1, p.argmax(1, keepdim=True)).mean()))
+    return dict(mass_on_label=float(np.mean(mass)), label_is_argmax=float(np.mean(top)))
+
+
+results, got_targets = {}, {}
 for r in range(args.repeats):
     rep = root/f'repeat-{r}'
     data = ['--synthetic-root', rep/'synthetic', '--synthetic-seed', r]
     print(f"repeat {r}: synthetic set {r}, held-out set {r + 1000}", file=sys.stderr, flush=True)
     stage1 = [rep/f'stage1-{s}' for s in range(3)]
-    got = {f'stage 1 (seed {10 * r + s})': summary(train(stage1[s], *data, '--seed', 10 * r + s, '--epochs', args.stage1_epochs))
+    got = {f'stage 1, model {s + 1}': summary(train(stage1[s], *data, '--seed', 10 * r + s, '--epochs', args.stage1_epochs))
            for s in range(3)}
     from mlatr_nb.data import read_manifest
     from mlatr_nb.distill import Ensemble
@@ -68,12 +90,19 @@ for r in range(args.repeats):
                                                 '--teachers', stage1[0]/'final'))
     got['ensemble-distill (M = 3)'] = summary(train(rep/'ensemble', *data, *more, '--objective', 'distill', '--distill-sampler', 'kcl',
                                                     '--teachers', *[s/'final' for s in stage1]))
+    # the same two with the labels kept beside the estimates (w_sup = w_dist = 1, the default of `stage2_loss`)
+    got['self-distill + labels'] = summary(train(rep/'self-sup', *data, *more, '--objective', 'distill', '--distill-sampler', 'kcl',
+                                                 '--sup-weight', 1, '--teachers', stage1[0]/'final'))
+    got['ensemble-distill + labels'] = summary(train(rep/'ensemble-sup', *data, *more, '--objective', 'distill', '--distill-sampler',
+                                                     'kcl', '--sup-weight', 1, '--teachers', *[s/'final' for s in stage1]))
+    got_targets[r] = {arm: target_quality(rep/arm/'teacher_embeddings.safetensors', rep/'synthetic'/'train'/'manifest.jsonl')
+                      for arm in ('self', 'ensemble')}
     results[r] = got
 
 arms = list(results[0])
 keys = list(results[0][arms[0]]['mean'])
 table = {a: {k: [results[r][a]['mean'][k] for r in results] for k in keys} for a in arms}
-if args.json: print(json.dumps(dict(results=results, table=table), indent=2))
+if args.json: print(json.dumps(dict(results=results, table=table, targets=got_targets), indent=2))
 else:
     print(f"\nMean over 8 languages and {args.repeats} repeat(s) (spread: min to max over repeats), percent; "
           f"stage 1 = {args.stage1_epochs} epochs, every arm after it = {args.stage2_epochs} more; chance R@1 1.0\n")
@@ -81,8 +110,14 @@ else:
     for a in arms:
         print(f'| {a} | ' + ' | '.join(f"{np.mean(v):.1f} ({min(v):.1f}-{max(v):.1f})" for v in table[a].values()) + ' |')
     langs = list(results[0][arms[0]]['per_language'])
-    print('\nT2A R@1 per language (mean over repeats)\n')
-    print('| model | ' + ' | '.join(l[:3] for l in langs) + ' |'); print('|---|' + '---:|' * len(langs))
-    for a in arms:
-        print(f'| {a} | ' + ' | '.join(f"{np.mean([results[r][a]['per_language'][l]['t2a R@1'] for r in results]):.1f}" for l in langs) + ' |')
+    for k in keys:
+        print(f'\n{k} per language (mean over repeats)\n')
+        print('| model | ' + ' | '.join(l[:3] for l in langs) + ' |'); print('|---|' + '---:|' * len(langs))
+        for a in arms:
+            print(f'| {a} | ' + ' | '.join(f"{np.mean([results[r][a]['per_language'][l][k] for r in results]):.1f}" for l in langs) + ' |')
+    print(f'\nTeacher targets on training batches of 16 English captions (uniform: {1 / 16:.2f}), mean over repeats\n')
+    print('| teachers | target mass on the labelled clip | labelled clip is the argmax |'); print('|---|---:|---:|')
+    for arm, name in (('self', 'self (M = 1)'), ('ensemble', 'ensemble (M = 3)')):
+        print(f"| {name} | {np.mean([got_targets[r][arm]['mass_on_label'] for r in got_targets]):.2f} | "
+              f"{100 * np.mean([got_targets[r][arm]['label_is_argmax'] for r in got_targets]):.0f} % |")
 if not args.out: shutil.rmtree(root.parent)

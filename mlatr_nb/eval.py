@@ -610,7 +610,8 @@ def _eval_parser() -> argparse.ArgumentParser:
                                 "saved MLCLAP on a manifest: metrics.json, metrics.md and PNG plots.")
     p.add_argument('--model', required=True, help='folder written by MLCLAP.save_pretrained')
     p.add_argument('--manifest', required=True, help='manifest: .jsonl/.csv/.parquet file, datasets folder, or hf://owner/name')
-    p.add_argument('--out', default='eval', help='folder for the report (default: ./eval)')
+    p.add_argument('--output-dir', '--out', dest='out', default='eval', help='folder for the report (default: ./eval); '
+                   '--out is the older spelling')
     p.add_argument('--langs', nargs='+', metavar='CODE', help='NLLB codes to score (default: every language of the manifest)')
     p.add_argument('--ref-lang', metavar='CODE', help='reference language of the embedding gap (default: eng_Latn if scored)')
     p.add_argument('--batch-size', type=int, default=32, help='clips per audio forward pass (default: 32)')

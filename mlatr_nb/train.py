@@ -308,7 +308,8 @@ def prepare_targets(
             try: return TeacherTargets(path).check_teachers(cfg.teachers).check(data.train)
             except ValueError:
                 if cfg.resume: raise   # a resumed run must learn from the targets it started with
-        embed_teachers(cfg.teachers, data.train, path, batch_size=cfg.eval_batch_size, progress=cfg.progress)
+        embed_teachers(cfg.teachers, data.train, path, batch_size=cfg.eval_batch_size, progress=cfg.progress,
+                       device=accelerator.device if accelerator is not None else 'cpu')
     _main_first(accelerator, make)
     return TeacherTargets(path).check(data.train)
 

@@ -66,7 +66,7 @@ def manifest(tmp_path_factory) -> Path:
 def console_run(model_dir, manifest, tmp_path_factory):
     "One run of the console script with every language; its output folder and the finished process."
     out = tmp_path_factory.mktemp('report')/'all'
-    r = _run([_console_script(), '--model', model_dir, '--manifest', manifest, '--out', out, '--no-progress',
+    r = _run([_console_script(), '--model', model_dir, '--manifest', manifest, '--output-dir', out, '--no-progress',
               '--batch-size', '2'])
     return out, r
 
