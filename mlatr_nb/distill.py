@@ -65,21 +65,31 @@ def caption_rows(
 TEACHER_FORMAT = 'mlatr-teacher-embeddings/1'
 "Written into every teacher-embeddings file, and checked when one is read."
 
-def _weights_id(model) -> str:
-    "SHA-256 of a model's weights, in the order of its state dict."
+def _teacher_folder(teacher) -> Path:
+    "A teacher's folder, after checking that it holds a saved MLCLAP."
+    folder = Path(teacher)
+    if not ((folder/'config.json').is_file() and (folder/'model.safetensors').is_file()):
+        raise FileNotFoundError(f"teacher {str(teacher)!r} is not a saved MLCLAP (no config.json and model.safetensors); "
+                                "pass stage-1 `final/` folders")
+    return folder
+
+def _teacher_id(teacher) -> str:
+    "SHA-256 of a teacher's weights: of its `model.safetensors` file for a folder, of its state dict for a model in memory."
+    from mlatr_nb.model import MLCLAP
     h = hashlib.sha256()
-    for k, v in model.state_dict().items():
-        h.update(k.encode()); h.update(v.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    if isinstance(teacher, MLCLAP):
+        for k, v in teacher.state_dict().items():
+            h.update(k.encode()); h.update(v.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+        return h.hexdigest()
+    with open(_teacher_folder(teacher)/'model.safetensors', 'rb') as f:
+        for block in iter(lambda: f.read(1 << 24), b''): h.update(block)
     return h.hexdigest()
 
-def _load_teacher(teacher, device) -> tuple[object, str]:
-    "(model in eval mode, where it came from) for a `save_pretrained` folder or an `MLCLAP`."
+def _load_teacher(teacher, device):
+    "The model in eval mode on `device`, from a `save_pretrained` folder or an `MLCLAP`."
     from mlatr_nb.model import MLCLAP
-    if isinstance(teacher, MLCLAP): return teacher.to(device).eval(), 'in-memory MLCLAP'
-    folder = Path(teacher)
-    if not (folder/'config.json').is_file():
-        raise FileNotFoundError(f"teacher {str(teacher)!r} is not a saved MLCLAP (no config.json); pass stage-1 `final/` folders")
-    return MLCLAP.from_pretrained(folder).to(device).eval(), str(folder)
+    if isinstance(teacher, MLCLAP): return teacher.to(device).eval()
+    return MLCLAP.from_pretrained(_teacher_folder(teacher)).to(device).eval()
 
 def _manifest_fingerprint(manifest: Manifest, rows: CaptionRows) -> str:
     "SHA-256 of the clip ids and the caption rows: what a part file must have been made from to be reused."
@@ -138,21 +148,20 @@ def embed_teachers(
     fingerprint = _manifest_fingerprint(manifest, rows)
     skips, records, tensors = SkipLog(), [], {}
     for m, teacher in enumerate(teachers):
-        model, source = _load_teacher(teacher, device)
-        wid = _weights_id(model)
+        wid = _teacher_id(teacher)
         part = parts_dir/f'teacher-{m}.safetensors'
         meta = dict(weights=wid, manifest=fingerprint)
-        if part.is_file() and _read_header(part)[1] == meta:
-            t = load_file(str(part))   # finished before an interruption: reuse, do not recompute
-            reused = True
+        reused = part.is_file() and _read_header(part)[2] == meta
+        if reused: t = load_file(str(part))   # finished before an interruption: reuse, do not load or run the teacher
         else:
+            model = _load_teacher(teacher, device)
             t = _embed_teacher(model, manifest, rows, batch_size, text_batch_size, progress, skips)
             parts_dir.mkdir(parents=True, exist_ok=True)
             atomic_write(part, lambda tmp: save_file(t, tmp, metadata=meta))
-            reused = False
+            del model
+        source = 'in-memory MLCLAP' if not isinstance(teacher, (str, os.PathLike)) else str(teacher)
         for name in ('audio', 'text', 'valid'): tensors[f'{name}.{m}'] = t[name]
         records.append(dict(source=source, weights=wid, tau=float(t['tau']), embed_dim=int(t['audio'].shape[1]), reused=reused))
-        del model
     tensors |= dict(caption_clip=torch.from_numpy(rows.clip), caption_lang=torch.from_numpy(rows.lang),
                     caption_pos=torch.from_numpy(rows.pos), caption_hash=torch.from_numpy(rows.hash),
                     tau=torch.tensor([r['tau'] for r in records]))
@@ -172,8 +181,8 @@ def embed_teachers(
 _NP_DTYPES = {'F64': np.float64, 'F32': np.float32, 'F16': np.float16, 'I64': np.int64, 'I32': np.int32, 'U8': np.uint8,
               'BOOL': np.bool_}
 
-def _read_header(path: Path) -> tuple[dict, dict]:
-    "(tensor entries, metadata) of a safetensors file, from its header alone."
+def _read_header(path: Path) -> tuple[dict, int, dict]:
+    "(tensor entries, where the data starts, metadata) of a safetensors file, from its header alone."
     with open(path, 'rb') as f:
         size = f.read(8)
         if len(size) != 8: raise ValueError(f"{path} is not a safetensors file (too short)")
@@ -182,12 +191,11 @@ def _read_header(path: Path) -> tuple[dict, dict]:
         except (json.JSONDecodeError, UnicodeDecodeError, MemoryError, OverflowError) as e:
             raise ValueError(f"{path} is not a safetensors file ({e})") from None
     meta = header.pop('__metadata__', None) or {}
-    return header, meta
+    return header, 8 + n, meta
 
 def _memmap(path: Path) -> tuple[dict[str, np.ndarray], dict]:
     "Every tensor of a safetensors file as a read-only `numpy.memmap`, and the file's metadata."
-    header, meta = _read_header(path)
-    start = 8 + struct.unpack('<Q', open(path, 'rb').read(8))[0]
+    header, start, meta = _read_header(path)
     arrays = {}
     for name, e in header.items():
         if e['dtype'] not in _NP_DTYPES: raise ValueError(f"{path}: tensor {name!r} has dtype {e['dtype']}, which is not supported here")
@@ -314,7 +322,7 @@ def check_teachers(self: TeacherTargets,
                    teachers: Sequence,   # the stage-1 models the run was given (folders or `MLCLAP`s)
                   ) -> TeacherTargets:
     "Refuse a file that other weights (or another number of teachers) made."
-    ids = [_weights_id(_load_teacher(t, 'cpu')[0]) for t in teachers]
+    ids = [_teacher_id(t) for t in teachers]
     made = [t['weights'] for t in self.teachers]
     if ids != made:
         which = [str(t) for t, a, b in zip(teachers, ids, made) if a != b] or [f'{len(teachers)} teachers vs {len(made)}']
@@ -329,7 +337,7 @@ class Ensemble:
                  models: Sequence,   # `MLCLAP`s, or `save_pretrained` folders
                 ):
         if isinstance(models, (str, os.PathLike)) or not len(models): raise ValueError("Ensemble needs a list of at least one model")
-        self.models = [_load_teacher(m, 'cpu')[0] for m in models]
+        self.models = [_load_teacher(m, 'cpu') for m in models]
 
     @property
     def embed_dim(self) -> int: return sum(m.embed_dim for m in self.models)

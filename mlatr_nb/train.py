@@ -310,8 +310,8 @@ def prepare_targets(
                 if cfg.resume: raise   # a resumed run must learn from the targets it started with
         embed_teachers(cfg.teachers, data.train, path, batch_size=cfg.eval_batch_size, progress=cfg.progress,
                        device=accelerator.device if accelerator is not None else 'cpu')
-    _main_first(accelerator, make)
-    return TeacherTargets(path).check(data.train)
+        return TeacherTargets(path).check(data.train)
+    return _main_first(accelerator, make)
 
 # %% ../nbs/10_train.ipynb #0db5f1c8
 def build_model(
