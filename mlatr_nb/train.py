@@ -59,7 +59,7 @@ class TrainConfig:
     le_max_tokens: int = field(default=50, metadata={'help': 'LE mixture: translations longer than this many tokens are never added'})
     distill_sampler: Literal['infonce', 'le', 'kcl', 'cacl'] = field(default='infonce', metadata={'help': "--objective distill: the sampler whose batches are distilled; its own loss is the supervised term"})
     teachers: list[str] | None = field(default=None, metadata={'help': "--objective distill: stage-1 model folders (or, in a --config, names of its earlier stages) whose ensemble gives the targets; the student starts from the first unless --init is given"})
-    targets: str | None = field(default=None, metadata={'help': '--objective distill: a teacher-embeddings file (mlatr_nb.distill.embed_teachers) instead of --teachers'})
+    targets: str | None = field(default=None, metadata={'help': '--objective distill: a teacher-embeddings file (mlatr_nb.distill.embed_teachers) instead of --teachers; the student is new unless --init names the stage-1 model to start from'})
     distill_weight: float = field(default=1.0, metadata={'help': 'weight of the distillation loss in stage 2'})
     sup_weight: float = field(default=0.0, metadata={'help': 'weight of the supervised loss in stage 2 (0: the estimates replace the labels, as in the paper)'})
     distill_tau: float | None = field(default=None, metadata={'help': "temperature that divides the teachers' mean cosine (default: the student's current one, as in the paper)"})

@@ -1,15 +1,13 @@
 "`mlatr-train` end to end on small synthetic sets: the saved model, the report, the log, bad audio, stages, errors."
-import json, shutil, subprocess, sys
+import json, sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-import soundfile as sf
 
 from conftest import console_script
-from train_helpers import env, make_synthetic, run, train_cmd
+from train_helpers import make_synthetic, run, train_cmd
 from mlatr_nb.core import PAPER_LANGS
-from mlatr_nb.data import read_manifest
 from mlatr_nb.model import MLCLAP
 from mlatr_nb.train import read_log
 
@@ -92,7 +90,7 @@ def test_two_stage_config(tmp_path):
     cfg = tmp_path/'two.yaml'
     cfg.write_text(f"data: synthetic\nsynthetic_clips: 16\neval_data: none\nbatch_size: 8\noutput_dir: {tmp_path/'run'}\n"
                    "stages:\n  - {name: pretrain, objective: le, le_ratio: 0.5}\n  - {name: finetune, objective: cacl, lr: 1.0e-4}\n")
-    r = run(train_cmd('--config', cfg, '--epochs', 1))
+    run(train_cmd('--config', cfg, '--epochs', 1))
     pre, fine = tmp_path/'run'/'pretrain', tmp_path/'run'/'finetune'
     assert (pre/'final'/'config.json').is_file() and (fine/'final'/'config.json').is_file()
     fine_cfg = json.loads((fine/'train_config.json').read_text())

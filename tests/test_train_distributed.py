@@ -23,7 +23,7 @@ def runs(tmp_path_factory):
     for name, objective in (('kcl', 'kcl'), ('le', 'le')):
         args = [*COMMON, '--objective', objective, '--synthetic-root', synth, '--synthetic-clips', 16]
         run(train_cmd(*args, '--output-dir', root/f'one-{name}'))
-        two = run(launch_cmd(2, *args, '--output-dir', root/f'two-{name}'))
+        run(launch_cmd(2, *args, '--output-dir', root/f'two-{name}'))
     # stage 2: KCL batches distilled from the KCL run above, with some of the supervised loss kept
     args = [*COMMON, '--objective', 'distill', '--distill-sampler', 'kcl', '--teachers', root/'one-kcl'/'final',
             '--sup-weight', '0.5', '--synthetic-root', synth, '--synthetic-clips', 16]
