@@ -16,7 +16,7 @@ import torch
 
 # %% auto #0
 __all__ = ['LANGUAGES', 'SONAR_LANGS', 'PAPER_LANGS', 'Language', 'check_lang', 'expand_langs', 'check_langs', 'seed_everything',
-           'default_device', 'autocast_dtype', 'module_device', 'atomic_write']
+           'default_device', 'autocast_dtype', 'module_device', 'state_fingerprint', 'atomic_write']
 
 # %% ../nbs/00_core.ipynb #86ab561b
 _SONAR_LANGUAGE_NAMES = (
@@ -187,6 +187,17 @@ def module_device(
     for t in module.parameters(): return t.device
     for t in module.buffers(): return t.device
     return torch.device('cpu')
+
+# %% ../nbs/00_core.ipynb #dbed24b2
+def state_fingerprint(
+    module: torch.nn.Module,   # a model whose weights are to be named
+) -> str:                      # 64 hex digits
+    "SHA-256 of a module's state dict, names and bytes in order: equal exactly when the weights are equal."
+    import hashlib
+    h = hashlib.sha256()
+    for k, v in module.state_dict().items():
+        h.update(k.encode()); h.update(v.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
 
 # %% ../nbs/00_core.ipynb #17ad125a
 def atomic_write(

@@ -18,7 +18,7 @@ from torch import Tensor
 
 from fastcore.basics import patch
 
-from .core import atomic_write, check_langs
+from .core import atomic_write, check_langs, state_fingerprint
 from .data import Manifest, caption_table, read_manifest
 from .sampling import Skipped, SkipLog
 from .eval import embed_clips
@@ -76,11 +76,8 @@ def _teacher_folder(teacher) -> Path:
 def _teacher_id(teacher) -> str:
     "SHA-256 of a teacher's weights: of its `model.safetensors` file for a folder, of its state dict for a model in memory."
     from mlatr_nb.model import MLCLAP
+    if isinstance(teacher, MLCLAP): return state_fingerprint(teacher)
     h = hashlib.sha256()
-    if isinstance(teacher, MLCLAP):
-        for k, v in teacher.state_dict().items():
-            h.update(k.encode()); h.update(v.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
-        return h.hexdigest()
     with open(_teacher_folder(teacher)/'model.safetensors', 'rb') as f:
         for block in iter(lambda: f.read(1 << 24), b''): h.update(block)
     return h.hexdigest()
