@@ -96,12 +96,8 @@ def _attach(index: AudioIndex, model) -> AudioIndex:
     index.model = m
     return index
 
-@patch(cls_method=True)
-def load(cls: AudioIndex,
-         folder,              # an index folder written by `AudioIndex.build`
-         model=None,          # the model to query with (an `MLCLAP` or a folder); default: the one it was built from
-        ) -> AudioIndex:
-    "Read an index (embeddings memory-mapped) and attach its model, checked against the fingerprint."
+def _read_index(folder: Path) -> AudioIndex:
+    "An index folder's contents, without a model."
     folder = Path(folder)
     if not (folder/'index.json').is_file(): raise FileNotFoundError(f"No audio index at {folder} (no index.json)")
     info = json.loads((folder/'index.json').read_text())
@@ -110,7 +106,15 @@ def load(cls: AudioIndex,
     emb = np.load(folder/'embeddings.npy', mmap_mode='r')
     if emb.shape != (len(files), info['embed_dim']):
         raise ValueError(f"{folder}: embeddings.npy is {emb.shape} but files.jsonl lists {len(files)} clips of {info['embed_dim']}-d")
-    index = cls(folder, files, emb, info['fingerprint'], info.get('model_source'), info.get('skipped', []))
+    return AudioIndex(folder, files, emb, info['fingerprint'], info.get('model_source'), info.get('skipped', []))
+
+@patch(cls_method=True)
+def load(cls: AudioIndex,
+         folder,              # an index folder written by `AudioIndex.build`
+         model=None,          # the model to query with (an `MLCLAP` or a folder); default: the one it was built from
+        ) -> AudioIndex:
+    "Read an index (embeddings memory-mapped) and attach its model, checked against the fingerprint."
+    index = _read_index(folder)
     if model is None and index.model_source and Path(index.model_source).is_dir(): model = index.model_source
     return _attach(index, model)
 
@@ -162,7 +166,7 @@ def build(cls: AudioIndex,
     files = audio_files(source)
     known: dict[tuple, tuple[np.ndarray, float]] = {}
     if (folder/'index.json').is_file():
-        old = cls.load(folder)
+        old = _read_index(folder)
         if old.fingerprint != fingerprint:
             raise ValueError(f"{folder} holds an index built with another model; pass another folder for this model's index")
         for f, e in zip(old.files, old.embeddings): known[(f['path'], f['size'], f['mtime_ns'])] = (np.asarray(e), f['seconds'])
@@ -247,7 +251,7 @@ def search(self: AudioIndex,
     for start in range(0, len(self), block):
         e = torch.from_numpy(np.array(self.embeddings[start:start + block], dtype=np.float32))   # a copy: the map is read-only
         s, i = (q @ e.T).topk(min(k, len(e)), dim=1)
-        best_s, order = torch.cat([best_s, s], 1).topk(k, dim=1)
+        best_s, order = torch.cat([best_s, s], 1).topk(min(k, best_s.shape[1] + s.shape[1]), dim=1)
         best_i = torch.cat([best_i, i + start], 1).gather(1, order)
     hits = [[Hit(r + 1, float(s), self.files[i]['path'], self.files[i]['seconds']) for r, (s, i) in enumerate(zip(ss.tolist(), ii.tolist()))]
             for ss, ii in zip(best_s, best_i)]
