@@ -23,7 +23,7 @@ from .data import Manifest, read_manifest
 from .sampling import Skipped, SkipLog
 
 # %% auto #0
-__all__ = ['AUDIO_EXTENSIONS', 'INDEX_FORMAT', 'audio_files', 'Hit', 'AudioIndex', 'search_cli']
+__all__ = ['AUDIO_EXTENSIONS', 'INDEX_FORMAT', 'audio_files', 'Hit', 'AudioIndex', 'SearchApp', 'demo', 'search_cli']
 
 # %% ../nbs/13_search.ipynb #c3679e31
 AUDIO_EXTENSIONS = ('.wav', '.flac', '.ogg', '.mp3')
@@ -256,6 +256,65 @@ def search(self: AudioIndex,
     hits = [[Hit(r + 1, float(s), self.files[i]['path'], self.files[i]['seconds']) for r, (s, i) in enumerate(zip(ss.tolist(), ii.tolist()))]
             for ss, ii in zip(best_s, best_i)]
     return hits[0] if single else hits
+
+# %% ../nbs/13_search.ipynb #eb4ed119
+class SearchApp:
+    "An ipywidgets search box over an `AudioIndex`: query in any language, listen to the hits, find similar clips."
+    def __init__(self,
+                 index: AudioIndex,          # an index with its model attached
+                 lang: str = 'eng_Latn',     # the language selected at first
+                 k: int = 5,                 # the number of results selected at first
+                ):
+        import ipywidgets as w
+        from mlatr_nb.core import LANGUAGES, SONAR_LANGS
+        self.index, self.hits = index, []
+        self.text = w.Text(placeholder='a dog barking, un gos borda, 犬が吠える ...', description='query')
+        self.lang = w.Dropdown(options=[(f'{LANGUAGES[c].name} ({c})', c) for c in SONAR_LANGS], value=check_lang(lang),
+                               description='language')
+        self.k = w.IntSlider(value=k, min=1, max=max(1, min(50, len(index))), description='results')
+        self.button = w.Button(description='Search', button_style='primary')
+        self.status = w.HTML()
+        self.results = w.VBox()
+        self.button.on_click(lambda _: self.search_text())
+        self.widget = w.VBox([w.HBox([self.text, self.lang]), w.HBox([self.k, self.button]), self.status, self.results])
+
+    def _show(self, hits: list[Hit], what: str) -> None:
+        import ipywidgets as w
+        self.hits, rows = hits, []
+        for h in hits:
+            similar = w.Button(description='find similar', layout=w.Layout(width='110px'))
+            similar.on_click(lambda _, path=h.path: self.search_similar(path))
+            rows.append(w.HBox([w.HTML(f'<b>{h.rank}.</b> {h.score:.3f} &nbsp; {Path(h.path).name} ({h.seconds:.1f} s)'),
+                                w.Audio.from_file(h.path, autoplay=False), similar]))
+        self.results.children = rows
+        self.status.value = f'{len(hits)} clips for {what}'
+
+    def _fail(self, e: Exception) -> None:
+        self.hits, self.results.children = [], []
+        self.status.value = f'<span style="color:#b00">{type(e).__name__}: {e}</span>'
+
+    def search_text(self) -> list[Hit]:
+        "Search with the text box in the selected language; an error is shown in the app, not raised."
+        try: self._show(self.index.search(self.text.value, lang=self.lang.value, k=self.k.value), repr(self.text.value))
+        except (ValueError, TypeError) as e: self._fail(e)
+        return self.hits
+
+    def search_similar(self,
+                       path: str,   # a clip of the index (or any audio file)
+                      ) -> list[Hit]:
+        "Search with a clip: the clips that sound most like it."
+        try: self._show(self.index.search(str(path), k=self.k.value), f'clips like {Path(path).name}')
+        except (ValueError, TypeError, OSError) as e: self._fail(e)
+        return self.hits
+
+def demo(
+    index,                        # an `AudioIndex`, or an index folder (its model is loaded from where it was built)
+    lang: str = 'eng_Latn',       # the language selected at first
+    k: int = 5,                   # the number of results selected at first
+):
+    "The search app as one widget, ready to display in a notebook."
+    if not isinstance(index, AudioIndex): index = AudioIndex.load(index)
+    return SearchApp(index, lang, k).widget
 
 # %% ../nbs/13_search.ipynb #affcc721
 def _search_parser():
