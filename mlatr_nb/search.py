@@ -211,6 +211,15 @@ def build(cls: AudioIndex,
     return _attach(cls.load(folder), m)
 
 # %% ../nbs/13_search.ipynb #59243f16
+def _readonly_tensor(block: np.ndarray) -> torch.Tensor:
+    "A float32 tensor over a block of the memory map, without copying it (it is only read, so its read-only pages are fine)."
+    import warnings
+    block = np.asarray(block)
+    if block.dtype != np.float32 or not block.flags.c_contiguous: block = np.ascontiguousarray(block, dtype=np.float32)
+    with warnings.catch_warnings():
+        warnings.filterwarnings('ignore', message='The given NumPy array is not writable')
+        return torch.from_numpy(block)
+
 def _is_audio_query(q) -> bool:
     return isinstance(q, (np.ndarray, torch.Tensor)) or (isinstance(q, (str, os.PathLike)) and Path(q).suffix.lower() in AUDIO_EXTENSIONS
                                                          and Path(q).is_file())
@@ -249,7 +258,7 @@ def search(self: AudioIndex,
     k = min(k, len(self))
     best_s = torch.full((len(q), 0), -2.0); best_i = torch.zeros((len(q), 0), dtype=torch.long)
     for start in range(0, len(self), block):
-        e = torch.from_numpy(np.array(self.embeddings[start:start + block], dtype=np.float32))   # a copy: the map is read-only
+        e = _readonly_tensor(self.embeddings[start:start + block])
         s, i = (q @ e.T).topk(min(k, len(e)), dim=1)
         best_s, order = torch.cat([best_s, s], 1).topk(min(k, best_s.shape[1] + s.shape[1]), dim=1)
         best_i = torch.cat([best_i, i + start], 1).gather(1, order)
