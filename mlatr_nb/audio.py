@@ -6,7 +6,7 @@ Docs: https://mlatr-nb.github.io/mlatr_nb/audio.html.md"""
 
 # %% ../nbs/01_audio.ipynb #4f1d1c7a
 from __future__ import annotations
-import math, os
+import io, math, os
 from pathlib import Path
 from typing import NamedTuple, Sequence
 
@@ -19,7 +19,7 @@ from torch import Tensor, nn
 
 # %% auto #0
 __all__ = ['SAMPLE_RATE', 'N_FFT', 'WIN_LENGTH', 'HOP_LENGTH', 'N_MELS', 'F_MIN', 'F_MAX', 'TOP_DB', 'AMIN', 'load_audio',
-           'frames_for_samples', 'padding_mask', 'collate_waveforms', 'MelOutput', 'MelFrontend']
+           'audio_seconds', 'frames_for_samples', 'padding_mask', 'collate_waveforms', 'MelOutput', 'MelFrontend']
 
 # %% ../nbs/01_audio.ipynb #27672d48
 SAMPLE_RATE = 16_000   # Hz: the rate CED was trained at
@@ -87,6 +87,15 @@ def load_audio(
         raise ValueError(f"{where}: contains {int((~torch.isfinite(x)).sum())} NaN or Inf samples")
     x = x.mean(dim=0)
     return x if rate == SAMPLE_RATE else torchaudio.functional.resample(x, rate, SAMPLE_RATE)
+
+# %% ../nbs/01_audio.ipynb #e2ab50b3
+def audio_seconds(
+    source: str | os.PathLike | bytes,   # a file path, or an encoded file's bytes
+) -> float:                              # seconds; 0.0 where the header cannot be read
+    "A clip's duration from its header alone, without decoding a sample."
+    try: info = sf.info(io.BytesIO(source) if isinstance(source, bytes) else str(source))
+    except Exception: return 0.0   # unreadable: found and reported when the audio is loaded
+    return info.frames / info.samplerate
 
 # %% ../nbs/01_audio.ipynb #a40d4d83
 def frames_for_samples(

@@ -53,7 +53,8 @@ def caption_rows(
     langs = manifest.languages if langs is None else check_langs(langs, 'caption_rows')
     table = caption_table(manifest, langs)
     clip = np.asarray(table.clip_index, dtype=np.int64)
-    lang = np.asarray([langs.index(l) for l in table.langs], dtype=np.int64)
+    code = {l: i for i, l in enumerate(langs)}
+    lang = np.asarray([code[l] for l in table.langs], dtype=np.int64)
     key = clip * len(langs) + lang
     n = np.arange(len(key))
     first = np.r_[True, key[1:] != key[:-1]] if len(key) else np.zeros(0, bool)   # each (clip, language) run starts here

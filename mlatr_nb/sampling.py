@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from .core import LANGUAGES, check_lang
-from .audio import SAMPLE_RATE, collate_waveforms, load_audio
+from .audio import SAMPLE_RATE, audio_seconds, collate_waveforms, load_audio
 from .data import Item, Manifest, _requested_langs, aligned_captions
 
 # %% auto #0
@@ -215,13 +215,8 @@ def audio_durations(
     manifest: Manifest,   # the clips
 ) -> np.ndarray:          # (n_clips,) seconds per clip; 0 where the header cannot be read
     "Each clip's duration in seconds, read from its file header (no samples are decoded)."
-    import soundfile as sf
-    def seconds(it: Item) -> float:
-        try:
-            info = sf.info(io.BytesIO(it.audio_bytes) if it.audio_bytes is not None else str(it.audio))
-            return info.frames / info.samplerate
-        except Exception: return 0.0   # unreadable: found and reported when the audio is loaded
-    return np.array([seconds(it) for it in manifest], dtype=np.float64)
+    return np.array([audio_seconds(it.audio_bytes if it.audio_bytes is not None else it.audio) for it in manifest],
+                    dtype=np.float64)
 
 def length_bucketed_batches(
     lengths: Sequence[float],   # length of each example (e.g. the duration of its clip)

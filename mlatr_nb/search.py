@@ -18,7 +18,7 @@ import torch
 from fastcore.basics import patch
 
 from .core import atomic_write, check_lang, state_fingerprint
-from .audio import SAMPLE_RATE, load_audio
+from .audio import SAMPLE_RATE, audio_seconds, load_audio
 from .data import Manifest, read_manifest
 from .sampling import Skipped, SkipLog
 
@@ -127,11 +127,6 @@ class _Decode(torch.utils.data.Dataset):
         try: return i, load_audio(self.paths[i]), None
         except (OSError, RuntimeError, ValueError) as e: return i, None, str(e)
 
-def _seconds(path: str) -> float:
-    import soundfile as sf
-    try: info = sf.info(path); return info.frames / info.samplerate
-    except Exception: return 0.0   # unreadable: found and reported when it is decoded
-
 def _embed_part(model, paths: list[str], batch_size: int, num_workers: int, skips: SkipLog) -> tuple[list[int], np.ndarray, list[float]]:
     "(rows that could be read, their embeddings, their durations) for one part of the files."
     loader = torch.utils.data.DataLoader(_Decode(paths), batch_size=None, num_workers=num_workers)
@@ -178,7 +173,7 @@ def build(cls: AudioIndex,
                 known[(p, s, t)] = (e, sec)
     stats = [_stat(p) for p in files]
     todo = [k for k in stats if k not in known]
-    todo.sort(key=lambda k: -_seconds(k[0]))          # long clips together, short clips together
+    todo.sort(key=lambda k: -audio_seconds(k[0]))          # long clips together, short clips together
     skips, n_parts = SkipLog(), len(list(parts.glob('part-*.npz'))) if parts.is_dir() else 0
     with tqdm(total=len(todo), desc='indexing audio', unit='clip', disable=not progress) as bar:
         for start in range(0, len(todo), part_size):
@@ -227,8 +222,9 @@ def _is_audio_query(q) -> bool:
 def _embed_queries(model, queries: list, lang) -> torch.Tensor:
     "One unit-length row per query; texts and clips may be mixed."
     rows = [None] * len(queries)
-    audio = [i for i, q in enumerate(queries) if _is_audio_query(q)]
-    text = [i for i in range(len(queries)) if i not in set(audio)]
+    is_audio = [_is_audio_query(q) for q in queries]
+    audio = [i for i, a in enumerate(is_audio) if a]
+    text = [i for i, a in enumerate(is_audio) if not a]
     for i in text:
         q = queries[i]
         if not isinstance(q, str): raise TypeError(f"query {i} is a {type(q).__name__}: pass text, an audio file or 16 kHz samples")
