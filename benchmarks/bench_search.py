@@ -1,64 +1,105 @@
-"""Search: how fast an index is built on this CPU, and how fast exact search answers at 10k, 100k and 1M clips.
+"""Search: how fast an index is built on this CPU, and exact vs FAISS (IVF, HNSW) search at 10k, 100k and 1M clips.
 
 Build: `AudioIndex.build` over 200 clips of the synthetic set (1 to 15 s, written as WAV files) with the main job's
 tiny towers (random weights: speed does not depend on training), 2 DataLoader workers; then a rebuild of the same
-folder, which finds nothing to embed. Query: exact search (one product with the memory-mapped embeddings, in blocks,
-and top-k) over random unit vectors of 1024 dimensions, timed without embedding the query; median of 20 queries.
-FAISS is not measured yet (the optional backend is still to come).
+folder, which finds nothing to embed.
 
-Run: python benchmarks/bench_search.py [--clips 200] [--sizes 10000 100000 1000000]
+Query: 1024-d unit vectors in two collections of each size. `uniform`: independent random directions, queried with
+random directions, the hardest case for an approximate index (every distance is about the same). `grouped`: vectors
+around N/100 random centres (cosine about 0.7 to their centre, as clips of one kind of sound are close), queried
+with new draws around the centres. For each: exact search (blocks of the memory map and top-k), and FAISS IVF and
+HNSW with the library's defaults (`AudioIndex.build_ann`): build time, median latency of one query (k = 10, the
+query already embedded), recall@10 against exact search over 100 queries. HNSW is built up to --hnsw-max-size clips
+(its build is the slow part: each insertion is a search).
+
+Run: python benchmarks/bench_search.py [--clips 200] [--sizes 10000 100000 1000000] [--kinds ivf hnsw]
 """
-import argparse, os, shutil, sys, tempfile, time
+import argparse, json, os, shutil, sys, tempfile, time
 from pathlib import Path
 
 import numpy as np
 import torch
 
 p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-p.add_argument('--clips', type=int, default=200, help='synthetic clips to index (default 200)')
-p.add_argument('--sizes', type=int, nargs='+', default=[10_000, 100_000, 1_000_000], help='index sizes for query latency')
+p.add_argument('--clips', type=int, default=200, help='synthetic clips to index (default 200; 0 skips the build)')
+p.add_argument('--sizes', type=int, nargs='+', default=[10_000, 100_000, 1_000_000], help='collection sizes for queries')
+p.add_argument('--kinds', nargs='*', default=['ivf', 'hnsw'], help='FAISS index kinds to compare with exact search')
+p.add_argument('--data', nargs='+', default=['uniform', 'grouped'], help='which collections (uniform, grouped)')
+p.add_argument('--hnsw-max-size', type=int, default=100_000,
+               help='largest collection to build HNSW for (default 100000: at 1M its build takes about half an hour on 2 cores)')
 args = p.parse_args()
 os.environ.setdefault('HF_HUB_OFFLINE', '1')
 from mlatr_nb.ced import ced_config
 from mlatr_nb.model import MLCLAP
-from mlatr_nb.search import AudioIndex
+from mlatr_nb.search import AudioIndex, INDEX_FORMAT
 from mlatr_nb.sonar import sonar_config
 from mlatr_nb.synthetic import synthetic_dataset, synthetic_tokenizer
 
+def unit(x): return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+def collection(kind, n, rng, d=1024, queries=100):
+    "(n, d) embeddings and (queries, d) queries."
+    if kind == 'uniform':
+        return unit(rng.standard_normal((n, d), dtype=np.float32)), unit(rng.standard_normal((queries, d), dtype=np.float32))
+    centres = rng.standard_normal((max(1, n // 100), d), dtype=np.float32)
+    emb = np.empty((n, d), np.float32)
+    for s in range(0, n, 100_000):   # in blocks, so that the noise is never a second full copy
+        m = min(100_000, n - s)
+        emb[s:s + m] = unit(centres[rng.integers(0, len(centres), m)] + rng.standard_normal((m, d), dtype=np.float32))
+    return emb, unit(centres[rng.integers(0, len(centres), queries)] + rng.standard_normal((queries, d), dtype=np.float32))
+
+def latency_ms(index, queries, **kw):
+    times = []
+    for q in queries[:21]:
+        t0 = time.perf_counter(); index.search_embeddings(q[None], k=10, **kw); times.append(time.perf_counter() - t0)
+    return 1000 * float(np.median(times[1:]))
+
 tmp = Path(tempfile.mkdtemp())
 try:
-    syn = synthetic_dataset(args.clips, ['eng_Latn'], seed=0, root=tmp/'syn')
-    tok = synthetic_tokenizer(syn, tmp/'tok.model')
-    torch.manual_seed(0)
-    model = MLCLAP(audio=ced_config('tiny'), text=sonar_config('tiny', vocab_size=tok.embedding_size), tokenizer=tok)
-    seconds = sum(__import__('soundfile').info(str(it.audio)).duration for it in syn)
-    t0 = time.perf_counter()
-    AudioIndex.build(model, tmp/'syn'/'audio', tmp/'index', num_workers=2, progress=False)
-    build = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    AudioIndex.build(model, tmp/'syn'/'audio', tmp/'index', num_workers=2, progress=False)
-    rebuild = time.perf_counter() - t0
-    print(f"build: {args.clips} clips ({seconds / 60:.1f} min of audio) in {build:.1f} s = {args.clips / build:.1f} clips/s "
-          f"({seconds / build:.0f} s of audio per s); rebuild with nothing new: {rebuild:.1f} s")
+    if args.clips:
+        syn = synthetic_dataset(args.clips, ['eng_Latn'], seed=0, root=tmp/'syn')
+        tok = synthetic_tokenizer(syn, tmp/'tok.model')
+        torch.manual_seed(0)
+        model = MLCLAP(audio=ced_config('tiny'), text=sonar_config('tiny', vocab_size=tok.embedding_size), tokenizer=tok)
+        seconds = sum(__import__('soundfile').info(str(it.audio)).duration for it in syn)
+        t0 = time.perf_counter()
+        AudioIndex.build(model, tmp/'syn'/'audio', tmp/'index', num_workers=2, progress=False)
+        build = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        AudioIndex.build(model, tmp/'syn'/'audio', tmp/'index', num_workers=2, progress=False)
+        rebuild = time.perf_counter() - t0
+        print(f"build: {args.clips} clips ({seconds / 60:.1f} min of audio) in {build:.1f} s = {args.clips / build:.1f} clips/s "
+              f"({seconds / build:.0f} s of audio per s); rebuild with nothing new: {rebuild:.1f} s", flush=True)
 
-    class _Fixed:   # stands in for the model: the query is already a vector
-        def __init__(self, q): self.q = q
-        def embed_audio(self, audio, **_): return self.q
     rng = np.random.default_rng(0)
-    print('\n| clips | embeddings | exact query, median of 20 (k = 10) |\n|---:|---:|---:|')
+    print('\n| collection | clips | search | settings | build | query (median of 20) | recall@10 (100 queries) |\n'
+          '|---|---:|---|---|---:|---:|---:|', flush=True)
     for n in args.sizes:
-        folder = tmp/f'random-{n}'; folder.mkdir()
-        emb = rng.standard_normal((n, 1024), dtype=np.float32); emb /= np.linalg.norm(emb, axis=1, keepdims=True)
-        np.save(folder/'embeddings.npy', emb); del emb
-        index = AudioIndex(folder, [dict(path=f'{i}.wav', size=0, mtime_ns=0, seconds=1.0) for i in range(n)],
-                           np.load(folder/'embeddings.npy', mmap_mode='r'), 'random', None, [])
-        times = []
-        for _ in range(21):
-            q = torch.nn.functional.normalize(torch.randn(1, 1024), dim=-1)
-            index.model = _Fixed(q)
-            t0 = time.perf_counter(); index.search(np.zeros(16000, np.float32), k=10); times.append(time.perf_counter() - t0)
-        print(f"| {n:,} | {n * 1024 * 4 / 2**20:,.0f} MiB | {1000 * np.median(times[1:]):.1f} ms |")
-        shutil.rmtree(folder)
+        for data in args.data:
+            folder = tmp/f'{data}-{n}'; folder.mkdir()
+            emb, queries = collection(data, n, rng)
+            np.save(folder/'embeddings.npy', emb); del emb
+            (folder/'index.json').write_text(json.dumps(dict(format=INDEX_FORMAT, fingerprint='random', embed_dim=1024, count=n)))
+            (folder/'files.jsonl').write_text(''.join(f'{{"path": "{i}.wav", "seconds": 1.0}}\n' for i in range(n)))
+            index = AudioIndex.load(folder)
+            print(f"| {data} | {n:,} | exact | | | {latency_ms(index, queries, exact=True):.2f} ms | 1.000 |", flush=True)
+            for kind in args.kinds:
+                if kind == 'hnsw' and n > args.hnsw_max_size:
+                    print(f"| {data} | {n:,} | FAISS hnsw | not built: over --hnsw-max-size {args.hnsw_max_size:,} | | | |", flush=True)
+                    continue
+                t0 = time.perf_counter()
+                index.build_ann(kind, progress=False)
+                built = time.perf_counter() - t0
+                recall = index.ann_recall(queries)
+                settings = ', '.join(f'{k}={v}' for k, v in index.ann['options'].items())
+                print(f"| {data} | {n:,} | FAISS {kind} | {settings} | {built:.1f} s | {latency_ms(index, queries):.2f} ms | "
+                      f"{recall:.3f} |", flush=True)
+                index._faiss_index = None
+                (folder/'ann.faiss').unlink()
+            del index
+            shutil.rmtree(folder)
 finally:
     shutil.rmtree(tmp)
-print(f"\n{os.cpu_count()} CPU cores, torch {torch.__version__}, {torch.get_num_threads()} threads; load {os.getloadavg()[0]:.2f}")
+import faiss
+print(f"\n{os.cpu_count()} CPU cores, torch {torch.__version__}, {torch.get_num_threads()} threads, faiss {faiss.__version__}; "
+      f"load {os.getloadavg()[0]:.2f}")

@@ -18,9 +18,9 @@ from fastcore.basics import patch
 from .core import LANGUAGES, atomic_write, check_lang, check_langs
 
 # %% auto #0
-__all__ = ['MAX_LISTED_PROBLEMS', 'MANIFEST_FIELDS', 'Item', 'ManifestError', 'Manifest', 'from_dataset', 'read_manifest',
-           'read_audiocaps', 'read_clotho', 'read_wavcaps', 'merge_translations', 'CaptionTable', 'caption_table',
-           'AlignedCaptions', 'aligned_captions', 'caption_summary']
+__all__ = ['MAX_LISTED_PROBLEMS', 'MANIFEST_FIELDS', 'OPTIONAL_FIELDS', 'Item', 'ManifestError', 'Manifest', 'from_dataset',
+           'read_manifest', 'read_audiocaps', 'read_clotho', 'read_wavcaps', 'merge_translations', 'CaptionTable',
+           'caption_table', 'AlignedCaptions', 'aligned_captions', 'caption_summary']
 
 # %% ../nbs/07_data.ipynb #f8bc41d5
 @dataclass
@@ -31,6 +31,7 @@ class Item:
     captions: dict[str, list[str]]            # NLLB code -> captions; the j-th caption is the same in every language
     audio_bytes: bytes | None = field(default=None, repr=False)   # the encoded file, for datasets that embed their audio
     source: str | None = field(default=None, repr=False, compare=False)  # where it was read, e.g. "train.jsonl line 3"
+    translated: dict[str, str] = field(default_factory=dict)  # NLLB code -> the engine that machine-translated its captions
 
     def __post_init__(self):
         if isinstance(self.audio, (str, os.PathLike)) and not isinstance(self.audio, Path): self.audio = Path(self.audio)
@@ -91,6 +92,8 @@ def _item_problems(
     out = []
     if not isinstance(item.id, str) or not item.id.strip(): out.append(f"id must be a non-empty string, got {item.id!r}")
     out += _caption_problems(item.captions)
+    if isinstance(item.captions, Mapping):
+        out += [f"translated names {lang}, which has no captions" for lang in item.translated if lang not in item.captions]
     if item.audio_bytes is None:
         if not isinstance(item.audio, Path): out.append(f"audio must be a file path, got {type(item.audio).__name__}")
         elif check_audio and not item.audio.is_file(): out.append(f"audio file not found: {item.audio}")
@@ -132,6 +135,17 @@ def _parse_audio(value, root: Path) -> tuple[Path | None, bytes | None, str | No
     if value.startswith('~'): value = os.path.expanduser(value)
     return Path(value if os.path.isabs(value) else os.path.join(root, value)), None, None
 
+def _parse_translated(value) -> tuple[dict[str, str], str | None]:
+    "The optional `translated` field ({lang: engine}; JSON text or a struct with empty fields is fine), or why not."
+    if _missing(value): return {}, None
+    if isinstance(value, str):
+        try: value = json.loads(value)
+        except json.JSONDecodeError as e: return {}, f"translated is a string but not valid JSON ({e.msg}, char {e.pos})"
+    if not isinstance(value, Mapping): return {}, f"translated must map language codes to engine names, got {type(value).__name__}"
+    value = {k: v for k, v in value.items() if not _missing(v)}
+    bad = [f"translated[{k!r}] must be an engine name, got {v!r}" for k, v in value.items() if not isinstance(v, str)]
+    return value, (bad[0] if bad else None)
+
 def _parse_record(
     rec,                  # one decoded row: a dict, or `_Unreadable`
     where: str,           # where it is, e.g. 'line 3'
@@ -152,7 +166,9 @@ def _parse_record(
     if why: problems.add(where, why, rid); ok = False
     captions, why = _parse_captions(rec.get('captions'))
     if why: problems.add(where, why, rid); ok = False
-    return Item(rid, audio, captions, data, f"{source} {where}") if ok else None
+    translated, why = _parse_translated(rec.get('translated'))
+    if why: problems.add(where, why, rid); ok = False
+    return Item(rid, audio, captions, data, f"{source} {where}", translated) if ok else None
 
 # %% ../nbs/07_data.ipynb #19a0d81a
 def _check_one(item, where: str, check_audio: bool, problems: _Problems, first: dict[str, str]) -> None:
@@ -231,6 +247,8 @@ class Manifest:
 # %% ../nbs/07_data.ipynb #88c0749c
 MANIFEST_FIELDS = ('id', 'audio', 'captions')
 "The three fields of the schema."
+OPTIONAL_FIELDS = ('translated',)
+"Fields a manifest may have: `translated` maps languages to the engine that machine-translated them."
 
 def _require_columns(names, source: str, required: Sequence[str] = MANIFEST_FIELDS):
     "Raise a `ManifestError` naming every required column that `names` lacks."
@@ -296,14 +314,16 @@ def _csv_rows(path: Path, required: Sequence[str]) -> Iterator[tuple[str, dict]]
 
 def _parquet_records(path: Path) -> Iterator[tuple[str, Any]]:
     import pyarrow.parquet as pq
-    _require_columns(pq.read_schema(path).names, f"manifest '{path}'")
-    yield from ((f'row {i}', r) for i, r in enumerate(pq.read_table(path, columns=list(MANIFEST_FIELDS)).to_pylist()))
+    names = pq.read_schema(path).names
+    _require_columns(names, f"manifest '{path}'")
+    columns = list(MANIFEST_FIELDS) + [c for c in OPTIONAL_FIELDS if c in names]
+    yield from ((f'row {i}', r) for i, r in enumerate(pq.read_table(path, columns=columns).to_pylist()))
 
 def _dataset_records(ds, source: str) -> Iterator[tuple[str, Any]]:
     "Rows of a `datasets.Dataset`; an `Audio` column is read undecoded, as {'bytes', 'path'}."
     import datasets
     _require_columns(ds.column_names, source)
-    ds = ds.select_columns(list(MANIFEST_FIELDS))
+    ds = ds.select_columns(list(MANIFEST_FIELDS) + [c for c in OPTIONAL_FIELDS if c in ds.column_names])
     if isinstance(ds.features['audio'], datasets.Audio): ds = ds.cast_column('audio', datasets.Audio(decode=False))
     yield from ((f'row {i}', r) for i, r in enumerate(ds.to_list()))
 
@@ -411,8 +431,8 @@ def to_jsonl(self: Manifest,
     embedded = [it.id for it in self.items if it.audio_bytes is not None]
     if embedded: raise ValueError(f"{len(embedded)} clips embed their audio (e.g. {embedded[0]!r}), which JSON lines "
                                   f"cannot hold; use to_dataset().save_to_disk(...) instead.")
-    lines = [json.dumps({'id': it.id, 'audio': _portable(it.audio, path.parent), 'captions': it.captions},
-                        ensure_ascii=False) + '\n' for it in self.items]
+    lines = [json.dumps({'id': it.id, 'audio': _portable(it.audio, path.parent), 'captions': it.captions}
+                        | ({'translated': it.translated} if it.translated else {}), ensure_ascii=False) + '\n' for it in self.items]
     return atomic_write(path, lambda tmp: Path(tmp).write_text(''.join(lines), encoding='utf-8'))
 
 @patch
@@ -433,9 +453,12 @@ def to_dataset(self: Manifest,
         'audio': datasets.Features({'bytes': datasets.Value('binary'), 'path': datasets.Value('string')}) if embed
                  else datasets.Value('string'),
         'captions': datasets.Features({lang: strings for lang in langs})})
-    ds = datasets.Dataset.from_dict({'id': self.ids, 'audio': audio,
-                                     'captions': [{lang: it.captions.get(lang) for lang in langs} for it in self.items]},
-                                    features=features)
+    columns = {'id': self.ids, 'audio': audio, 'captions': [{lang: it.captions.get(lang) for lang in langs} for it in self.items]}
+    translated = list(dict.fromkeys(lang for it in self.items for lang in it.translated))
+    if translated:   # a struct like captions, one field per machine-translated language
+        features['translated'] = datasets.Features({lang: datasets.Value('string') for lang in translated})
+        columns['translated'] = [{lang: it.translated.get(lang) for lang in translated} for it in self.items]
+    ds = datasets.Dataset.from_dict(columns, features=features)
     return ds.cast_column('audio', datasets.Audio(decode=False)) if embed else ds
 
 # %% ../nbs/07_data.ipynb #db32417c
@@ -565,6 +588,7 @@ def merge_translations(
     *,
     overwrite: bool = False,         # replace captions that a clip already has in `lang`
     ignore_unknown: bool = False,    # skip (with a warning) ids that name no clip, instead of raising
+    engine: str | None = None,       # the machine translation's engine, recorded in each clip's `translated` (None: by people)
 ) -> Manifest:
     "A new manifest with `lang` captions added from `translations`; one error lists every problem."
     lang = check_lang(lang)
@@ -583,7 +607,8 @@ def merge_translations(
             problems.add(where, f"clip already has {lang} captions (pass overwrite=True to replace them)"); continue
         texts = _as_list(texts)
         for msg in _caption_problems({lang: texts}): problems.add(where, msg)
-        items[i] = replace(items[i], captions={**items[i].captions, lang: texts})
+        marks = {k: v for k, v in items[i].translated.items() if k != lang} | ({lang: engine} if engine else {})
+        items[i] = replace(items[i], captions={**items[i].captions, lang: texts}, translated=marks)
     if unknown and not ignore_unknown:
         for tid in unknown[:MAX_LISTED_PROBLEMS]: problems.add(f'entry {tid!r}', f"names no clip in {manifest.source}")
         if len(unknown) > MAX_LISTED_PROBLEMS:

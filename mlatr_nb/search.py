@@ -23,7 +23,8 @@ from .data import Manifest, read_manifest
 from .sampling import Skipped, SkipLog
 
 # %% auto #0
-__all__ = ['AUDIO_EXTENSIONS', 'INDEX_FORMAT', 'audio_files', 'Hit', 'AudioIndex', 'SearchApp', 'demo', 'search_cli']
+__all__ = ['AUDIO_EXTENSIONS', 'INDEX_FORMAT', 'ANN_KINDS', 'ANN_FILE', 'audio_files', 'Hit', 'AudioIndex', 'SearchApp', 'demo',
+           'search_cli']
 
 # %% ../nbs/13_search.ipynb #c3679e31
 AUDIO_EXTENSIONS = ('.wav', '.flac', '.ogg', '.mp3')
@@ -50,6 +51,10 @@ def audio_files(
 # %% ../nbs/13_search.ipynb #4aae4a92
 INDEX_FORMAT = 'mlatr-audio-index/1'
 "Written into every index.json, and checked when an index is read."
+ANN_KINDS = ('ivf', 'hnsw')
+"The FAISS index kinds `build_ann` builds."
+ANN_FILE = 'ann.faiss'
+"Where an index folder keeps its FAISS index."
 
 @dataclass
 class Hit:
@@ -69,10 +74,12 @@ class AudioIndex:
     model_source: str | None     # where the model came from (a save_pretrained folder), if known
     skipped: list[dict]          # files left out: path and reason
     model: object = None         # the `MLCLAP` that answers queries (its fingerprint must match)
+    ann: dict | None = None      # the FAISS index's settings and measured recall, when the folder has one (`build_ann`)
 
     def __len__(self) -> int: return len(self.files)
     def __repr__(self) -> str:
-        return (f"AudioIndex({len(self)} clips, {self.embeddings.shape[1]}-d, {len(self.skipped)} left out; {self.folder})")
+        ann = f", FAISS {self.ann['kind']}" if self.ann else ''
+        return (f"AudioIndex({len(self)} clips, {self.embeddings.shape[1]}-d{ann}, {len(self.skipped)} left out; {self.folder})")
 
 # %% ../nbs/13_search.ipynb #1f5da6d5
 def _stat(path: Path) -> tuple[str, int, int]:
@@ -106,7 +113,11 @@ def _read_index(folder: Path) -> AudioIndex:
     emb = np.load(folder/'embeddings.npy', mmap_mode='r')
     if emb.shape != (len(files), info['embed_dim']):
         raise ValueError(f"{folder}: embeddings.npy is {emb.shape} but files.jsonl lists {len(files)} clips of {info['embed_dim']}-d")
-    return AudioIndex(folder, files, emb, info['fingerprint'], info.get('model_source'), info.get('skipped', []))
+    ann = info.get('ann')
+    if ann is not None and (ann.get('count') != len(files) or not (folder/ANN_FILE).is_file()):
+        raise ValueError(f"{folder}: its FAISS index does not match its {len(files)} clips; rebuild it with "
+                         "AudioIndex.build(..., ann=...) or `mlatr-search build --ann`")
+    return AudioIndex(folder, files, emb, info['fingerprint'], info.get('model_source'), info.get('skipped', []), ann=ann)
 
 @patch(cls_method=True)
 def load(cls: AudioIndex,
@@ -153,13 +164,17 @@ def build(cls: AudioIndex,
           num_workers: int = 2,        # DataLoader processes decoding audio
           part_size: int = 256,        # clips embedded between two saves of the work done
           progress: bool = True,       # a progress bar on stderr
+          ann: str | None = None,      # FAISS index: 'ivf' or 'hnsw' to (re)build one, 'none' to drop it; None keeps what there is
+          ann_options: dict | None = None,  # settings for `build_ann` (nlist, nprobe, m, ef_construction, ef_search)
          ) -> AudioIndex:
     "Embed a sound collection into an index folder, reusing what an earlier or interrupted build already embedded."
     from tqdm.auto import tqdm
+    if ann not in (None, 'none', *ANN_KINDS): raise ValueError(f"ann must be one of {', '.join(ANN_KINDS)} or 'none', got {ann!r}")
     m, model_source = _model(model)
     fingerprint, folder = state_fingerprint(m), Path(folder)
     files = audio_files(source)
     known: dict[tuple, tuple[np.ndarray, float]] = {}
+    old = None
     if (folder/'index.json').is_file():
         old = _read_index(folder)
         if old.fingerprint != fingerprint:
@@ -203,7 +218,17 @@ def build(cls: AudioIndex,
     print(f"index {folder}: {len(rows)} clips ({len(rows) - reused} embedded now, {reused} kept); "
           f"{f'left out {len(skipped)} unreadable file(s): ' + ', '.join(s['path'] for s in skipped) if skipped else 'every file was read'}",
           file=sys.stderr)
-    return _attach(cls.load(folder), m)
+    index = _attach(cls.load(folder), m)
+    previous = old.ann if old is not None else None
+    unchanged = old is not None and [f['path'] for f in old.files] == [k[0] for k in rows] and reused == len(rows)
+    if ann is None and previous and unchanged:   # the FAISS index still describes these embeddings: keep it
+        info['ann'] = previous
+        atomic_write(folder/'index.json', lambda tmp: Path(tmp).write_text(json.dumps(info, indent=1), encoding='utf-8'))
+        return _attach(cls.load(folder), m)
+    (folder/ANN_FILE).unlink(missing_ok=True)
+    kind = previous['kind'] if ann is None and previous else None if ann in (None, 'none') else ann
+    options = ann_options if ann_options is not None else previous.get('options', {}) if ann is None and previous else {}
+    return index.build_ann(kind, **options, progress=progress) if kind else index
 
 # %% ../nbs/13_search.ipynb #59243f16
 def _readonly_tensor(block: np.ndarray) -> torch.Tensor:
@@ -244,23 +269,144 @@ def search(self: AudioIndex,
            query,                          # text, an audio file or 16 kHz samples; or a list of them
            lang: str | Sequence[str] | None = None,   # NLLB code of the text queries (one for all, or one per text)
            k: int = 10,                    # results per query
-           block: int = 65_536,            # index rows scored at a time
+           exact: bool | None = None,      # True: the full product; False: the FAISS index; None: FAISS when there is one
+           block: int = 65_536,            # index rows scored at a time (exact search)
+           **ann_settings,                 # nprobe (IVF) or ef_search (HNSW) for this search
           ) -> list[Hit] | list[list[Hit]]:  # ranked hits (a list of them for a list of queries)
     "The `k` clips closest to each query, best first."
     if self.model is None: raise ValueError("this index has no model to embed queries with: AudioIndex.load(folder, model=...)")
     if isinstance(k, bool) or not isinstance(k, int) or k < 1: raise ValueError(f"k must be a positive integer, got {k!r}")
     single = not isinstance(query, list)
     q = _embed_queries(self.model, [query] if single else list(query), lang)
-    k = min(k, len(self))
+    hits = self.search_embeddings(q, k, exact=exact, block=block, **ann_settings)
+    return hits[0] if single else hits
+
+def _exact_topk(embeddings: np.ndarray, q: torch.Tensor, k: int, block: int) -> tuple[torch.Tensor, torch.Tensor]:
+    "(scores, rows) of the k best rows per query, scoring `block` rows at a time and merging the blocks' top-k."
+    k = min(k, len(embeddings))
     best_s = torch.full((len(q), 0), -2.0); best_i = torch.zeros((len(q), 0), dtype=torch.long)
-    for start in range(0, len(self), block):
-        e = _readonly_tensor(self.embeddings[start:start + block])
+    for start in range(0, len(embeddings), block):
+        e = _readonly_tensor(embeddings[start:start + block])
         s, i = (q @ e.T).topk(min(k, len(e)), dim=1)
         best_s, order = torch.cat([best_s, s], 1).topk(min(k, best_s.shape[1] + s.shape[1]), dim=1)
         best_i = torch.cat([best_i, i + start], 1).gather(1, order)
-    hits = [[Hit(r + 1, float(s), self.files[i]['path'], self.files[i]['seconds']) for r, (s, i) in enumerate(zip(ss.tolist(), ii.tolist()))]
-            for ss, ii in zip(best_s, best_i)]
-    return hits[0] if single else hits
+    return best_s, best_i
+
+@patch
+def search_embeddings(self: AudioIndex,
+                      queries,                    # (Q, d) unit-length query embeddings (tensor or array)
+                      k: int = 10,                # results per query
+                      *,
+                      exact: bool | None = None,  # True: the full product; False: the FAISS index; None: FAISS when there is one
+                      block: int = 65_536,        # index rows scored at a time (exact search)
+                      **ann_settings,             # nprobe (IVF) or ef_search (HNSW) for this search
+                     ) -> list[list[Hit]]:        # ranked hits, one list per query
+    "The `k` clips closest to each query embedding, best first."
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1: raise ValueError(f"k must be a positive integer, got {k!r}")
+    q = torch.as_tensor(np.asarray(queries, dtype=np.float32) if not isinstance(queries, torch.Tensor) else queries).float()
+    if q.ndim != 2 or q.shape[1] != self.embeddings.shape[1]:
+        raise ValueError(f"queries must be (Q, {self.embeddings.shape[1]}), got {tuple(q.shape)}")
+    if exact is False and not self.ann: raise ValueError(f"{self.folder} has no FAISS index: build one with ann='ivf' or 'hnsw'")
+    if ann_settings and (exact or not self.ann): raise ValueError(f"{', '.join(ann_settings)} only apply to a FAISS search")
+    scores, rows = (self._ann_topk(q, k, **ann_settings) if self.ann and not exact else _exact_topk(self.embeddings, q, k, block))
+    return [[Hit(r + 1, float(s), self.files[i]['path'], self.files[i]['seconds'])
+             for r, (s, i) in enumerate((s, i) for s, i in zip(ss.tolist(), ii.tolist()) if i >= 0)]
+            for ss, ii in zip(scores, rows)]
+
+# %% ../nbs/13_search.ipynb #31cd9cf5
+def _faiss():
+    "The faiss module, or an error that says how to install it."
+    try: import faiss
+    except ImportError as e:
+        raise ImportError("Approximate search needs FAISS, an optional extra: pip install 'mlatr_nb[faiss]' "
+                          "(the faiss-cpu package). Exact search needs nothing more.") from e
+    return faiss
+
+def _ann_defaults(kind: str, n: int, options: dict) -> dict:
+    "The settings of a FAISS index of `kind` over `n` clips: the given ones, and defaults for the rest."
+    allowed = {'ivf': ('nlist', 'nprobe'), 'hnsw': ('m', 'ef_construction', 'ef_search')}[kind]
+    unknown = sorted(set(options) - set(allowed))
+    if unknown: raise ValueError(f"unknown {kind} setting(s) {', '.join(unknown)}; {kind} takes {', '.join(allowed)}")
+    for key, v in options.items():
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1: raise ValueError(f"{key} must be a positive integer, got {v!r}")
+    if kind == 'ivf':
+        nlist = options.get('nlist', max(1, min(round(n ** 0.5), n // 39)))
+        if nlist > n: raise ValueError(f"nlist={nlist} is more cells than the {n} clips")
+        return dict(nlist=nlist, nprobe=min(nlist, options.get('nprobe', -(-nlist // 10))))
+    return dict(m=options.get('m', 32), ef_construction=options.get('ef_construction', 80), ef_search=options.get('ef_search', 128))
+
+def _ann_search_settings(kind: str, settings: dict) -> dict:
+    "The search-time settings among an index's settings, in FAISS's names."
+    return {'nprobe': settings['nprobe']} if kind == 'ivf' else {'efSearch': settings['ef_search']}
+
+@patch
+def build_ann(self: AudioIndex,
+              kind: str = 'hnsw',          # 'ivf' or 'hnsw'
+              *,
+              progress: bool = True,       # a progress bar on stderr while clips are added
+              block: int = 65_536,         # clips added at a time (the embeddings stay memory-mapped)
+              seed: int = 0,               # for the k-means sample and the recall queries
+              **options,                   # ivf: nlist, nprobe; hnsw: m, ef_construction, ef_search
+             ) -> AudioIndex:
+    "Build a FAISS index over the embeddings, measure its recall@10 against exact search, and save both in the folder."
+    from tqdm.auto import tqdm
+    faiss = _faiss()
+    if kind not in ANN_KINDS: raise ValueError(f"kind must be one of {', '.join(ANN_KINDS)}, got {kind!r}")
+    n, d = self.embeddings.shape
+    settings = _ann_defaults(kind, n, options)
+    if kind == 'ivf':
+        index = faiss.index_factory(d, f"IVF{settings['nlist']},Flat", faiss.METRIC_INNER_PRODUCT)
+        sample = np.sort(np.random.default_rng(seed).choice(n, min(n, 40 * settings['nlist']), replace=False))
+        if settings['nlist'] == 1: faiss.extract_index_ivf(index).cp.min_points_per_centroid = 1   # one cell: nothing to warn about
+        index.train(np.ascontiguousarray(self.embeddings[sample], dtype=np.float32))
+    else:
+        index = faiss.index_factory(d, f"HNSW{settings['m']},Flat", faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = settings['ef_construction']
+    with tqdm(total=n, desc=f'FAISS {kind}', unit='clip', disable=not progress) as bar:
+        for start in range(0, n, block):
+            index.add(np.ascontiguousarray(self.embeddings[start:start + block], dtype=np.float32)); bar.update(min(block, n - start))
+    for name, value in _ann_search_settings(kind, settings).items(): faiss.ParameterSpace().set_index_parameter(index, name, value)
+    atomic_write(self.folder/ANN_FILE, lambda tmp: faiss.write_index(index, str(tmp)))
+    self._faiss_index, self.ann = index, dict(kind=kind, options=settings, count=n)
+    self.ann['recall_at_10'] = round(self.ann_recall(seed=seed), 4)
+    info = json.loads((self.folder/'index.json').read_text())
+    info['ann'] = self.ann
+    atomic_write(self.folder/'index.json', lambda tmp: Path(tmp).write_text(json.dumps(info, indent=1), encoding='utf-8'))
+    print(f"FAISS {kind} index over {n} clips ({', '.join(f'{k}={v}' for k, v in settings.items())}): "
+          f"recall@10 {self.ann['recall_at_10']:.3f} against exact search", file=sys.stderr)
+    return self
+
+@patch
+def _ann_topk(self: AudioIndex, q: torch.Tensor, k: int, **ann_settings) -> tuple[torch.Tensor, torch.Tensor]:
+    "(scores, rows) from the FAISS index, read from the folder on first use; rows of -1 are places it found nothing for."
+    faiss = _faiss()
+    index = getattr(self, '_faiss_index', None)
+    if index is None: index = self._faiss_index = faiss.read_index(str(self.folder/ANN_FILE))
+    kind = self.ann['kind']
+    settings = _ann_defaults(kind, len(self), {**self.ann['options'], **ann_settings})
+    params = faiss.SearchParametersIVF(nprobe=settings['nprobe']) if kind == 'ivf' else faiss.SearchParametersHNSW(efSearch=settings['ef_search'])
+    scores, rows = index.search(np.ascontiguousarray(q.numpy(), dtype=np.float32), min(k, len(self)), params=params)
+    return torch.from_numpy(scores), torch.from_numpy(rows).long()
+
+@patch
+def ann_recall(self: AudioIndex,
+               queries=None,            # (Q, d) query embeddings; default: up to `n` of the index's own clips
+               k: int = 10,             # the depth compared
+               n: int = 200,            # how many own clips to use when no queries are given
+               seed: int = 0,           # which own clips
+               **ann_settings,          # nprobe or ef_search to measure with
+              ) -> float:               # mean share of the exact top k that the FAISS index returns
+    "Recall@k of the FAISS index against exact search."
+    if not self.ann: raise ValueError(f"{self.folder} has no FAISS index to measure: build one with ann='ivf' or 'hnsw'")
+    if queries is None:
+        rows = np.sort(np.random.default_rng(seed).choice(len(self), min(n, len(self)), replace=False))
+        queries = np.asarray(self.embeddings[rows], dtype=np.float32)
+    q = torch.as_tensor(np.asarray(queries, dtype=np.float32))
+    k = min(k, len(self))
+    _, exact = _exact_topk(self.embeddings, q, k, 65_536)
+    _, approx = self._ann_topk(q, k, **ann_settings)
+    found = (approx.unsqueeze(2) == exact.unsqueeze(1)).any(2).sum(1)      # exact neighbours the approximate search returned
+    return float(found.float().mean() / k)
 
 # %% ../nbs/13_search.ipynb #eb4ed119
 class SearchApp:
@@ -333,6 +479,13 @@ def _search_parser():
     b.add_argument('index_dir', help='the index folder to write or update')
     b.add_argument('--batch-size', type=int, default=32, help='clips per audio forward pass (default: 32)')
     b.add_argument('--num-workers', type=int, default=2, help='DataLoader processes decoding audio (default: 2)')
+    b.add_argument('--ann', choices=[*ANN_KINDS, 'none'], help='also build a FAISS index for approximate search (needs the faiss '
+                   "extra), or drop one with 'none' (default: keep what the index has, rebuilt if the clips changed)")
+    b.add_argument('--nlist', type=int, help='IVF cells (default: the square root of the number of clips)')
+    b.add_argument('--nprobe', type=int, help='IVF cells a query scans by default (default: a tenth of --nlist)')
+    b.add_argument('--hnsw-m', type=int, help='HNSW links per clip (default: 32)')
+    b.add_argument('--ef-construction', type=int, help='HNSW candidates kept while building (default: 80)')
+    b.add_argument('--ef-search', type=int, help='HNSW candidates a query keeps by default (default: 128)')
     b.add_argument('--no-progress', action='store_true', help='no progress bar')
     b.add_argument('--json', action='store_true', help='print a JSON summary instead of a line')
     q = sub.add_parser('query', help='search an index with a caption or an audio file')
@@ -341,8 +494,16 @@ def _search_parser():
     q.add_argument('--lang', metavar='CODE', help="NLLB code of a text query, e.g. cat_Latn, jpn_Jpan (required for text)")
     q.add_argument('-k', type=int, default=10, help='how many clips to return (default: 10)')
     q.add_argument('--model', help='model folder to use instead of the one the index was built from (same weights)')
+    q.add_argument('--exact', action='store_true', help='search every embedding even when the index has a FAISS index')
+    q.add_argument('--nprobe', type=int, help='IVF cells to scan for this query (FAISS IVF indexes only)')
+    q.add_argument('--ef-search', type=int, help='HNSW candidates to keep for this query (FAISS HNSW indexes only)')
     q.add_argument('--json', action='store_true', help='print the hits as JSON')
     return p
+
+def _shown(path: str) -> str:
+    "A path as the table shows it: relative to the working folder when it lies inside it (JSON keeps it absolute)."
+    p = Path(path)
+    return str(p.relative_to(Path.cwd())) if p.is_relative_to(Path.cwd()) else path
 
 def search_cli(
     argv: Sequence[str] | None = None,   # command-line arguments (default: sys.argv[1:])
@@ -352,18 +513,22 @@ def search_cli(
     a = _search_parser().parse_args(argv)
     try:
         if a.command == 'build':
+            options = {k: v for k, v in dict(nlist=a.nlist, nprobe=a.nprobe, m=a.hnsw_m, ef_construction=a.ef_construction,
+                                              ef_search=a.ef_search).items() if v is not None}
+            if options and a.ann not in ANN_KINDS: raise ValueError('--nlist, --nprobe, --hnsw-m and --ef-* need --ann ivf or --ann hnsw')
             index = AudioIndex.build(a.model_dir, a.audio, a.index_dir, batch_size=a.batch_size, num_workers=a.num_workers,
-                                     progress=not a.no_progress)
-            summary = dict(index=str(index.folder), clips=len(index), skipped=index.skipped)
+                                     progress=not a.no_progress, ann=a.ann, ann_options=options or None)
+            summary = dict(index=str(index.folder), clips=len(index), skipped=index.skipped, ann=index.ann)
             print(json.dumps(summary, indent=1) if a.json else f"{len(index)} clips in {index.folder}")
         else:
             index = AudioIndex.load(a.index_dir, model=a.model)
-            hits = index.search(a.query, lang=a.lang, k=a.k)
+            settings = {k: v for k, v in dict(nprobe=a.nprobe, ef_search=a.ef_search).items() if v is not None}
+            hits = index.search(a.query, lang=a.lang, k=a.k, exact=True if a.exact else None, **settings)
             if a.json: print(json.dumps([asdict(h) for h in hits], indent=1, ensure_ascii=False))
             else:
                 print('| rank | score | seconds | file |\n|---:|---:|---:|---|')
-                for h in hits: print(f'| {h.rank} | {h.score:.3f} | {h.seconds:.1f} | {h.path} |')
-    except (FileNotFoundError, ValueError, TypeError) as e:
+                for h in hits: print(f'| {h.rank} | {h.score:.3f} | {h.seconds:.1f} | {_shown(h.path)} |')
+    except (FileNotFoundError, ValueError, TypeError, ImportError) as e:
         print(f"mlatr-search: error: {e}", file=sys.stderr)
         return 1
     return 0

@@ -813,25 +813,25 @@ def run(
         acc.free_memory()   # drop this stage's prepared model and optimizer before the next one
     return results
 
-_UNSET = object()
-
 def _parser():
     from transformers import HfArgumentParser
     p = HfArgumentParser(TrainConfig, prog='mlatr-train',
                          description="Train or fine-tune an ML-CLAP dual encoder (CED + SONAR). Every setting below may also "
                                      "come from a YAML/JSON file given with --config, which may define stages.")
     p.add_argument('--config', help='YAML or JSON file with any of these settings and optional stages (flags win over it)')
+    for action in p._actions: action.option_strings.sort(key=lambda s: '_' in s)   # usage and --help show --batch-size
     return p
 
 def parse_train_args(
     argv: Sequence[str] | None = None,   # command-line arguments (default: sys.argv[1:])
 ) -> list[tuple[str | None, TrainConfig]]:
     "The stage configs that `mlatr-train` would run for these arguments."
+    import argparse
     p = _parser()
-    p.set_defaults(**{f.name: _UNSET for f in fields(TrainConfig)})   # to tell given flags from defaults
-    ns = vars(p.parse_args(argv))
-    config = ns.pop('config')
-    given = {k: v for k, v in ns.items() if v is not _UNSET}
+    p.parse_args(argv)                  # --help (with the real defaults) and usage errors
+    for action in p._actions: action.default = argparse.SUPPRESS   # then only the flags given, to tell them from defaults
+    given = vars(p.parse_args(argv))
+    config = given.pop('config', None)
     settings, stages = read_config_file(config) if config else ({}, [])
     return stage_configs(settings, stages, given)
 

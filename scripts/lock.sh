@@ -4,5 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet "uv==0.13.9"
-python3 -m uv pip compile pyproject.toml --extra dev --extra sonar --python-version 3.11 \
+python3 -m uv pip compile pyproject.toml --extra dev --extra sonar --extra faiss --python-version 3.11 \
   --python-platform x86_64-manylinux_2_28 --custom-compile-command "bash scripts/lock.sh" -o constraints.txt

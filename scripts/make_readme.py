@@ -33,7 +33,8 @@ def _outputs(cell):
     "The text outputs of a code cell, as one string."
     parts = []
     for out in cell.get('outputs', []):
-        if out.get('output_type') == 'stream': parts.append(''.join(out['text']))
+        if out.get('output_type') == 'stream': parts.append(''.join(out['text']).replace('\r\n', '\n'))   # `!` output comes from a pty
+        elif 'application/vnd.jupyter.widget-view+json' in out.get('data', {}): continue   # a live widget: nothing to show in text
         elif 'data' in out and 'text/markdown' in out['data']: parts.append(('md', ''.join(out['data']['text/markdown'])))
         elif 'data' in out and 'text/plain' in out['data'] and 'image/png' not in out['data']:
             parts.append(''.join(out['data']['text/plain']))

@@ -24,3 +24,23 @@ def test_console_scripts_resolve():
     for name, target in scripts.items():
         mod, fn = target.split(':')
         assert callable(getattr(importlib.import_module(mod), fn)), name
+
+def test_every_console_script_speaks_one_dialect():
+    "--help shows real defaults (never a placeholder object) and hyphenated flags first, for every script and subcommand."
+    import re
+    scripts = tomllib.loads((ROOT/'pyproject.toml').read_text())['project']['scripts']
+    helps = {name: [] for name in scripts}
+    for name, target in scripts.items():
+        mod, fn = target.split(':')
+        commands = [[]] + ([['build'], ['query']] if name == 'mlatr-search' else [])
+        for sub in commands:
+            code = f"import sys; from {mod} import {fn}; sys.argv[0] = {name!r}; {fn}({sub + ['--help']!r})"
+            res = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)
+            assert res.returncode == 0, (name, sub, res.stderr)
+            helps[name].append(res.stdout)
+    for name, pages in helps.items():
+        for page in pages:
+            assert 'object at 0x' not in page, name
+            usage = page.split('\n\n')[0]
+            assert not re.search(r'\[--\w+_\w+', usage), (name, usage)       # usage lists --batch-size, not --batch_size
+            assert '--help' in page
