@@ -12,6 +12,7 @@ Modules:
 - `mlatr_nb.search`: Embed a sound collection once, incrementally and resumably, and search it with a caption in any SONAR language or with a clip: exact search by one matrix product, and the `mlatr-search` script.
 - `mlatr_nb.synthetic`: A multilingual audio-caption set made from numpy alone: composable sound attributes, their waveforms, hand-written caption templates in the 8 languages of the papers, and a small tokenizer for the tiny text tower.
 - `mlatr_nb.theory`: ATRI's weight-error upper bound, derived step by step, the data-distribution error of four ways of sampling languages, and a numerical check of the bound on a problem where every constant is known.
-- `mlatr_nb.train`: The Accelerate training loop: one objective per sampler, global negatives across processes, atomic checkpoints with exact resume, two-stage recipes, and the `mlatr-train` script."""
+- `mlatr_nb.train`: The Accelerate training loop: one objective per sampler, global negatives across processes, atomic checkpoints with exact resume, two-stage recipes, and the `mlatr-train` script.
+- `mlatr_nb.translate`: Turn an English manifest (or one in any language) into a multilingual one for language enhancement, KCL and CACL: `translate_manifest` and `mlatr-translate`, with NLLB-200 or the SONAR decoder, resumable, and checked."""
 
 __version__ = "0.0.1"
