@@ -19,7 +19,7 @@ from torch import Tensor, nn
 
 # %% auto #0
 __all__ = ['TauLike', 'IdsLike', 'positive_mask', 'multi_positive_targets', 'info_nce', 'kcl_loss', 'cacl_loss',
-           'teacher_targets', 'distill_loss', 'stage2_loss', 'cached_embed', 'kcl_loss_cached']
+           'teacher_targets', 'distill_loss', 'stage2_loss', 'embedding_regularizer', 'cached_embed', 'kcl_loss_cached']
 
 # %% ../nbs/05_losses.ipynb #972c16e6
 TauLike = Union[float, Tensor]
@@ -237,6 +237,17 @@ def stage2_loss(
     "The stage-2 objective `w_sup * info_nce + w_dist * distill_loss`."
     return (w_sup * info_nce(audio, text, audio_ids, tau, text_ids=text_ids)
             + w_dist * distill_loss(audio, text, teacher_sim, tau, teacher_tau))
+
+# %% ../nbs/05_losses.ipynb #bf250cac
+def embedding_regularizer(
+    audio: Tensor,   # (B, D) audio embeddings
+    text: Tensor,    # (..., D) caption embeddings (any leading shape, e.g. (S, B, D) caption slots)
+) -> Tensor:         # 0-d tensor
+    "ML-CLAP's (WavCaps') regulariser: per tower, the mean absolute embedding over the matrix's Frobenius norm; summed."
+    audio = _check_emb(audio, 'audio')
+    if not isinstance(text, Tensor) or text.ndim < 2: raise ValueError(f"`text` must have shape (..., N, D), got {getattr(text, 'shape', text)}.")
+    text = _check_emb(text.reshape(-1, text.shape[-1]), 'text')
+    return sum(x.abs().mean() / torch.linalg.matrix_norm(x.float()) for x in (audio.float(), text.float()))
 
 # %% ../nbs/05_losses.ipynb #3e5ebd62
 def _rows(x) -> int:

@@ -25,10 +25,12 @@ from .audio import SAMPLE_RATE, MelFrontend, collate_waveforms, frames_for_sampl
 from .ced import (
     CED_SIZES, CEDConfig, CEDEncoder, ced_config, convert_ced_state_dict, count_chunks, load_ced_checkpoint, read_ced_state_dict)
 from .sonar import (
-    SonarConfig, SonarTextTower, SonarTokenizer, convert_to_fairseq2_sonar, load_state_dict_strict)
+    SonarConfig, SonarTextTower, SonarTokenizer, _config_from_fairseq2, convert_fairseq2_sonar, convert_to_fairseq2_sonar,
+    load_state_dict_strict)
 
 # %% auto #0
-__all__ = ['MLCLAPConfig', 'projection_head', 'Temperature', 'MLCLAP', 'MLCLAPOutput', 'plan_audio_batches']
+__all__ = ['CAPTION_STYLES', 'mlclap_caption', 'MLCLAPConfig', 'projection_head', 'Temperature', 'MLCLAP', 'MLCLAPOutput',
+           'plan_audio_batches', 'convert_mlclap_state_dict', 'to_mlclap_state_dict', 'save_mlclap_checkpoint']
 
 # %% ../nbs/04_model.ipynb #e130b2b1
 def _sub_config(cls, value, where: str):
@@ -39,6 +41,16 @@ def _sub_config(cls, value, where: str):
     unknown = sorted(set(value) - known)
     if unknown: raise ValueError(f"{where} has unknown field(s) {unknown}; {cls.__name__} fields are {sorted(known)}.")
     return cls(**value)
+
+CAPTION_STYLES = ('as_is', 'mlclap')
+"How `MLCLAP.tokenize` prepares captions: unchanged, or as ML-CLAP's released code does (`mlclap_caption`)."
+
+def mlclap_caption(
+    text: str,   # a caption
+) -> str:        # the caption as ML-CLAP's released model saw it in training and evaluation
+    "Lower-case, drop the space before punctuation, turn punctuation into spaces, as ML-CLAP's data pipeline does."
+    text = re.sub(r'\s([，。！？：;、,.!?;:"](?:\s|$))', r'\1', text.lower()).replace('  ', ' ')
+    return re.sub(r'[(，。！？;：、,.!?;:|*")]', ' ', text).replace('  ', ' ')
 
 @dataclass(frozen=True)
 class MLCLAPConfig:
@@ -51,6 +63,7 @@ class MLCLAPConfig:
     max_tau: float = 1.0         # the upper end
     text_backend: str = 'hf'     # 'hf' (transformers) or 'sonar' (sonar-space); same weights either way
     top_db_scope: str = 'clip'   # mel dB floor from each clip's peak ('clip', batch-independent) or the batch's ('batch')
+    caption_style: str = 'as_is' # 'as_is', or 'mlclap': lower-cased, punctuation removed, as ML-CLAP's released code feeds captions
     freeze_audio: bool = False   # keep the audio tower's weights fixed
     freeze_text: bool = False    # keep the text tower's weights fixed
     freeze_tau: bool = False     # keep the temperature fixed
@@ -69,6 +82,7 @@ class MLCLAPConfig:
             raise ValueError(f"MLCLAPConfig needs min_tau <= init_tau <= max_tau, got {self.min_tau} <= {self.init_tau} <= {self.max_tau}.")
         if self.text_backend not in ('hf', 'sonar'): raise ValueError(f"MLCLAPConfig.text_backend must be 'hf' or 'sonar', got {self.text_backend!r}.")
         if self.top_db_scope not in ('clip', 'batch'): raise ValueError(f"MLCLAPConfig.top_db_scope must be 'clip' or 'batch', got {self.top_db_scope!r}.")
+        if self.caption_style not in CAPTION_STYLES: raise ValueError(f"MLCLAPConfig.caption_style must be one of {', '.join(CAPTION_STYLES)}, got {self.caption_style!r}.")
         for k in ('freeze_audio', 'freeze_text', 'freeze_tau'):
             if not isinstance(getattr(self, k), bool): raise TypeError(f"MLCLAPConfig.{k} must be a bool, got {getattr(self, k)!r}.")
 
@@ -245,7 +259,8 @@ def encode_audio(self: MLCLAP,
     "L2-normalised audio embeddings of a padded waveform batch, with gradients."
     device = module_device(self.audio_tower)
     mel = self.frontend(waveforms.to(device), None if lengths is None else torch.as_tensor(lengths).to(device))
-    return F.normalize(self.audio_proj(self.audio_tower(mel.mel, mel.frame_lengths).embedding), dim=-1)
+    spec = mel.mel.to(self.audio_tower.patch_embed.proj.weight.dtype)   # the frontend runs in float32; a bf16 model takes bf16
+    return F.normalize(self.audio_proj(self.audio_tower(spec, mel.frame_lengths).embedding), dim=-1)
 
 @patch
 def encode_text(self: MLCLAP,
@@ -262,6 +277,7 @@ def tokenize(self: MLCLAP,
              ) -> dict[str, Tensor]:
     "Tokenize captions for `encode_text`: `input_ids` and `attention_mask`, in the id convention of the text backend."
     if self.tokenizer is None: raise ValueError("This MLCLAP has no tokenizer: pass tokenizer= when building it, or call set_tokenizer.")
+    if self.config.caption_style == 'mlclap': texts = [mlclap_caption(t) for t in ([texts] if isinstance(texts, str) else texts)]
     return self.tokenizer(texts, lang, ids=self.text_tower.id_convention)
 
 @patch
@@ -443,14 +459,36 @@ def file_state_dict(self: MLCLAP) -> dict[str, Tensor]:
 def load_file_state_dict(self: MLCLAP,
                          state_dict: Mapping[str, Tensor],  # as `file_state_dict` returns it
                          source: str = 'state dict',        # where it came from, for error messages
+                         assign: bool = False,              # take the tensors themselves (a model built by `_empty_model`)
                          ) -> MLCLAP:
     "Load weights in the file layout strictly: every missing, unexpected or mis-shaped key is named in one error."
     sd = dict(state_dict)
     if self.text_tower.backend == 'sonar':   # the sonar backend names its weights the fairseq2 way
         text = {k[len(_TEXT_PREFIX):]: sd.pop(k) for k in [k for k in sd if k.startswith(_TEXT_PREFIX)]}
         sd |= {_TEXT_PREFIX + k: v for k, v in convert_to_fairseq2_sonar(text).items()}
-    with torch.no_grad(): load_state_dict_strict(self, sd, source)
+    with torch.no_grad(): load_state_dict_strict(self, sd, source, assign=assign)
     return self
+
+def _empty_model(cls, config: MLCLAPConfig, tokenizer=None) -> MLCLAP:
+    "An `MLCLAP` whose parameters live on the meta device: no initialisation runs and no memory is taken until weights arrive."
+    from accelerate import init_empty_weights
+    with init_empty_weights(include_buffers=False): return cls(config, tokenizer=tokenizer)   # computed buffers stay real
+
+def _fill(model: MLCLAP,
+          state_dict: Mapping[str, Tensor],   # the weights in the file layout, on their final device
+          source: str,                        # named in errors
+          dtype: torch.dtype | None,          # floating tensors are converted to it on the way in
+          device,                             # where the model ends up
+         ) -> MLCLAP:
+    "Load an `_empty_model` by taking the tensors themselves, then check that nothing is left on the meta device."
+    if dtype is not None: state_dict = {k: v.to(dtype) if v.is_floating_point() else v for k, v in state_dict.items()}
+    model.load_file_state_dict(state_dict, source, assign=True)
+    model.to(device)                              # the computed buffers (mel filterbank, sinusoidal positions) follow
+    if dtype is not None:                         # and take the dtype, except the frontend, which always runs in float32
+        for part in (model.audio_tower, model.text_tower, model.audio_proj, model.text_proj, model.temperature): part.to(dtype)
+    left = [n for n, t in [*model.named_parameters(), *model.named_buffers()] if t.is_meta]
+    if left: raise RuntimeError(f"{source}: {len(left)} tensors were never loaded ({', '.join(left[:5])}): a bug, please report it")
+    return model
 
 @patch
 def save_pretrained(self: MLCLAP, folder: str | os.PathLike) -> Path:
@@ -468,14 +506,17 @@ def _has_tokenizer_files(folder: Path) -> bool:
 
 @patch(cls_method=True)
 def from_pretrained(cls: MLCLAP,
-                    folder: str | os.PathLike,        # a folder written by `save_pretrained`
+                    folder: str | os.PathLike,        # a folder written by `save_pretrained` (or an ML-CLAP release `.pt`)
                     text_backend: str | None = None,  # run the text tower on another backend ('hf' / 'sonar'); None: as saved
                     tokenizer=None,                   # a tokenizer to use instead of the saved one
-                    device: str | torch.device | None = None,  # where to put the model (default: CPU)
+                    device: str | torch.device | None = None,  # where to load the weights to (default: CPU)
+                    dtype: torch.dtype | None = None,          # e.g. torch.bfloat16; default: as stored (float32)
                     ) -> MLCLAP:
-    "Rebuild a saved `MLCLAP` exactly (config, weights, tokenizer) and return it in eval mode."
+    "Rebuild a saved `MLCLAP` exactly (config, weights, tokenizer) and return it in eval mode, without initialising it first."
     from safetensors.torch import load_file
     folder = Path(folder)
+    if folder.is_file() and folder.suffix in ('.pt', '.pth', '.bin'):
+        return cls.from_mlclap_checkpoint(folder, tokenizer=tokenizer, text_backend=text_backend or 'hf', device=device, dtype=dtype)
     if not folder.is_dir(): raise FileNotFoundError(f"No MLCLAP folder at {folder}.")
     if not (folder/'config.json').is_file(): raise FileNotFoundError(f"{folder} has no config.json; save_pretrained writes it last, so the save may be incomplete.")
     config = MLCLAPConfig.from_json_file(folder/'config.json')
@@ -483,9 +524,9 @@ def from_pretrained(cls: MLCLAP,
     weights = folder/'model.safetensors'
     if not weights.is_file(): raise FileNotFoundError(f"{folder} has config.json but no model.safetensors.")
     if tokenizer is None and _has_tokenizer_files(folder): tokenizer = SonarTokenizer.from_pretrained(folder)
-    model = cls(config, tokenizer=tokenizer)
-    model.load_file_state_dict(load_file(str(weights)), str(weights))
-    return model.to(device or 'cpu').eval()
+    device = torch.device(device or 'cpu')
+    model = _empty_model(cls, config, tokenizer)
+    return _fill(model, load_file(str(weights), device=str(device)), str(weights), dtype, device).eval()
 
 # %% ../nbs/04_model.ipynb #c7e5b9d9
 def _ced_config_from_state_dict(state_dict: Mapping[str, Tensor], source: str) -> CEDConfig:
@@ -519,3 +560,104 @@ def from_towers(cls: MLCLAP,
     model.text_tower = tower      # already loaded strictly; swapping it in avoids a second copy of SONAR's 766M weights
     model._apply_freezing()       # requires_grad and train/eval mode as the config says
     return model
+
+# %% ../nbs/04_model.ipynb #af16e541
+_MLCLAP_AUDIO, _MLCLAP_TEXT = 'audio_encoder.model.', 'text_encoder.model.'
+_MLCLAP_FRONTEND, _MLCLAP_HEAD = _MLCLAP_AUDIO + 'front_end.', _MLCLAP_AUDIO + 'outputlayer.'
+
+def _released_frontend() -> dict[str, Tensor]:
+    "The buffers torchaudio's `MelSpectrogram` keeps in a released file: the Hann window and the (257, 64) mel filterbank."
+    fe = MelFrontend()
+    return {_MLCLAP_FRONTEND + '0.spectrogram.window': fe.window, _MLCLAP_FRONTEND + '0.mel_scale.fb': fe.mel_fb}
+
+def convert_mlclap_state_dict(
+    state_dict: Mapping[str, Tensor],   # ML-CLAP's released state dict (`torch.load('pretrain.pt')`)
+    source: str = 'state dict',         # where it came from, for error messages
+    copy: bool = True,                  # False: reorder SONAR's special embedding rows in place (a file loaded here)
+) -> dict[str, Tensor]:                 # the same weights in `MLCLAP.file_state_dict`'s layout
+    "ML-CLAP's released layout -> this library's: towers renamed, SONAR to transformers names, tau to log(1/tau)."
+    out, text, unknown, frontend = {}, {}, [], {}
+    for k, v in state_dict.items():
+        if k.startswith(_MLCLAP_FRONTEND): frontend[k] = v
+        elif k.startswith(_MLCLAP_HEAD): continue                       # the tagging head: retrieval never uses it
+        elif k.startswith(_MLCLAP_AUDIO): out['audio_tower.' + k[len(_MLCLAP_AUDIO):]] = v
+        elif k.startswith(_MLCLAP_TEXT): text[k[len(_MLCLAP_TEXT):]] = v
+        elif k.split('.')[0] in ('audio_proj', 'text_proj'): out[k] = v
+        elif k == 'temperature': out['temperature.logit_scale'] = -torch.log(v.detach().double()).to(v.dtype)
+        else: unknown.append(k)
+    if unknown: raise ValueError(f"{source}: not keys of ML-CLAP's released model: {', '.join(sorted(unknown)[:8])}"
+                                 + (f" and {len(unknown) - 8} more" if len(unknown) > 8 else ''))
+    for k, ours in _released_frontend().items():
+        if k in frontend and (frontend[k].shape != ours.shape or not torch.allclose(frontend[k].float(), ours, atol=1e-6)):
+            raise ValueError(f"{source}: {k} differs from CED's frontend (16 kHz, 512-point FFT, 64 HTK mel bins "
+                             "up to 8 kHz); this file was made with another mel setup")
+    if not text: raise ValueError(f"{source} holds no SONAR text encoder (no {_MLCLAP_TEXT}* keys): not an ML-CLAP checkpoint")
+    return out | {_TEXT_PREFIX + k: v for k, v in convert_fairseq2_sonar(text, copy=copy).items()}
+
+def to_mlclap_state_dict(
+    model: MLCLAP,   # the model to export
+) -> dict[str, Tensor]:   # its weights in ML-CLAP's released layout
+    "The inverse of `convert_mlclap_state_dict`, with the frontend buffers and a fresh (unused) tagging head added."
+    out, text = {}, {}
+    for k, v in model.file_state_dict().items():
+        if k.startswith('audio_tower.'): out[_MLCLAP_AUDIO + k[len('audio_tower.'):]] = v
+        elif k.startswith(_TEXT_PREFIX): text[k[len(_TEXT_PREFIX):]] = v
+        elif k == 'temperature.logit_scale': out['temperature'] = torch.exp(-v.detach().double()).to(v.dtype)
+        else: out[k] = v
+    d, n = model.config.audio.embed_dim, model.config.audio.num_classes
+    head = {'0.weight': torch.ones(d), '0.bias': torch.zeros(d), '1.weight': torch.zeros(n, d), '1.bias': torch.zeros(n)}
+    return (out | {_MLCLAP_TEXT + k: v for k, v in convert_to_fairseq2_sonar(text).items()} | _released_frontend()
+            | {_MLCLAP_HEAD + k: v for k, v in head.items()})
+
+# %% ../nbs/04_model.ipynb #21648f46
+def _read_torch_checkpoint(path: Path) -> dict[str, Tensor]:
+    "A `.pt` state dict, memory-mapped (so it is read as it is used, and never copied whole), tensors only."
+    if not path.is_file(): raise FileNotFoundError(f"No checkpoint file at {path}.")
+    try: sd = torch.load(path, map_location='cpu', mmap=True, weights_only=True)
+    except RuntimeError:   # files in the legacy (non-zip) format cannot be memory-mapped
+        sd = torch.load(path, map_location='cpu', weights_only=True)
+    if isinstance(sd, Mapping) and isinstance(sd.get('model'), Mapping): sd = sd['model']
+    if not isinstance(sd, Mapping): raise ValueError(f"{path} holds a {type(sd).__name__}, not a state dict.")
+    return dict(sd)
+
+@patch(cls_method=True)
+def from_mlclap_checkpoint(cls: MLCLAP,
+                           checkpoint: str | os.PathLike | Mapping,   # a released `.pt` file (pretrain.pt, ...) or its state dict
+                           tokenizer=None,                 # a `SonarTokenizer` for `embed_text`
+                           spm: str | os.PathLike | None = None,    # or the NLLB SentencePiece file to build one from
+                           text: SonarConfig | None = None,         # the SONAR shape; default: read off the tensors
+                           text_backend: str = 'hf',       # 'hf' or 'sonar'
+                           caption_style: str = 'mlclap',  # feed captions as the released model saw them ('as_is': unchanged)
+                           top_db_scope: str = 'clip',     # 'batch' reproduces the released frontend on whole batches
+                           device: str | torch.device | None = None,  # where to load the weights to (default: CPU)
+                           dtype: torch.dtype | None = None,          # e.g. torch.bfloat16; default: as stored
+                          ) -> MLCLAP:
+    "Load one of ML-CLAP's released models strictly, without initialising first; eval mode."
+    source = 'state dict' if isinstance(checkpoint, Mapping) else str(checkpoint)
+    raw = dict(checkpoint) if isinstance(checkpoint, Mapping) else _read_torch_checkpoint(Path(checkpoint))
+    audio_sd = {k[len(_MLCLAP_AUDIO):]: v for k, v in raw.items() if k.startswith(_MLCLAP_AUDIO)
+                and not k.startswith((_MLCLAP_FRONTEND, _MLCLAP_HEAD))}
+    if not audio_sd: raise ValueError(f"{source} holds no audio encoder (no {_MLCLAP_AUDIO}* keys): not an ML-CLAP checkpoint")
+    audio = _ced_config_from_state_dict(audio_sd, source)
+    if text is None:
+        text = _config_from_fairseq2({k[len(_MLCLAP_TEXT):]: v for k, v in raw.items() if k.startswith(_MLCLAP_TEXT)}, source)
+    if 'audio_proj.2.weight' not in raw or 'temperature' not in raw:
+        raise ValueError(f"{source} lacks {'audio_proj.2.weight' if 'audio_proj.2.weight' not in raw else 'temperature'}: "
+                         "not a complete ML-CLAP checkpoint")
+    tau = float(raw['temperature'])
+    config = MLCLAPConfig(audio=audio, text=text, embed_dim=raw['audio_proj.2.weight'].shape[0], init_tau=tau,
+                          min_tau=min(MLCLAPConfig.min_tau, tau), max_tau=max(MLCLAPConfig.max_tau, tau),
+                          text_backend=text_backend, caption_style=caption_style, top_db_scope=top_db_scope)
+    if tokenizer is None and spm is not None: tokenizer = SonarTokenizer.from_spm(spm)
+    sd = convert_mlclap_state_dict(raw, source, copy=isinstance(checkpoint, Mapping))
+    device = torch.device(device or 'cpu')
+    if device.type != 'cpu': sd = {k: v.to(device) for k, v in sd.items()}
+    return _fill(_empty_model(cls, config, tokenizer), sd, source, dtype, device).eval()
+
+def save_mlclap_checkpoint(
+    model: MLCLAP,              # the model to write
+    path: str | os.PathLike,    # the `.pt` file (written atomically)
+) -> Path:
+    "Write `model` as ML-CLAP's released code stores its models, for its `infer.py` and other tools of theirs."
+    sd = {k: v.detach().cpu().contiguous() for k, v in to_mlclap_state_dict(model).items()}
+    return atomic_write(path, lambda tmp: torch.save(sd, tmp))

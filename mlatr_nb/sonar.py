@@ -562,11 +562,12 @@ def _rename(state_dict: dict, src: int, what: str) -> dict:
 
 def convert_fairseq2_sonar(
     state_dict: dict,  # a fairseq2 SONAR text encoder state dict, or a checkpoint holding one under 'model'
+    copy: bool = True, # False: reorder the 4 special rows of the embedding in place (no second copy of a 1 GB table)
 ) -> dict[str, torch.Tensor]:
     "A fairseq2 SONAR text-encoder state dict (e.g. `torch.load('sonar_text_encoder.pt')`) in the `hf` backend's layout."
     sd = _rename(_unwrap(state_dict), src=0, what='fairseq2')
     if 'embed_tokens.weight' in sd:
-        emb = sd['embed_tokens.weight'].clone()
+        emb = sd['embed_tokens.weight'].clone() if copy else sd['embed_tokens.weight']
         emb[:4] = emb[_HF_TO_FS2]   # transformers row i holds fairseq2 row [2, 0, 3, 1][i]
         sd['embed_tokens.weight'] = emb
     return sd
@@ -585,6 +586,7 @@ def convert_to_fairseq2_sonar(
 def load_state_dict_strict(module: nn.Module, # model to fill
                            state_dict: dict,   # tensors, keyed like `module.state_dict()`
                            source: str = 'state dict', # where the tensors came from, for error messages
+                           assign: bool = False,       # take the tensors themselves (for a model built on the meta device)
                            ) -> nn.Module:
     "Load `state_dict` into `module`, raising one error that lists every missing, unexpected and mis-shaped key."
     expected = module.state_dict()
@@ -595,7 +597,7 @@ def load_state_dict_strict(module: nn.Module, # model to fill
     problems = [f"{name} ({len(keys)}): {', '.join(keys[:8])}{' ...' if len(keys) > 8 else ''}"
                 for name, keys in (('missing keys', missing), ('unexpected keys', unexpected), ('wrong shapes', shapes)) if keys]
     if problems: raise ValueError(f"Cannot load {source} into {type(module).__name__}: " + '; '.join(problems))
-    module.load_state_dict(state_dict, strict=True)
+    module.load_state_dict(state_dict, strict=True, assign=assign)
     return module
 
 # %% ../nbs/03_sonar.ipynb #5099ae99

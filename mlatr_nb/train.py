@@ -23,7 +23,7 @@ from .core import atomic_write, check_lang, seed_everything
 from .ced import ced_config
 from .sonar import SonarTokenizer, sonar_config
 from .model import MLCLAP
-from .losses import cacl_loss, distill_loss, info_nce, kcl_loss
+from .losses import cacl_loss, distill_loss, embedding_regularizer, info_nce, kcl_loss
 from .data import Manifest, read_manifest
 from .synthetic import synthetic_dataset, synthetic_tokenizer
 from .sampling import (CACLSampler, InfoNCESampler, KCLSampler, LESampler, SkipLog, audio_durations,
@@ -62,9 +62,11 @@ class TrainConfig:
     targets: str | None = field(default=None, metadata={'help': '--objective distill: a teacher-embeddings file (mlatr_nb.distill.embed_teachers) instead of --teachers; the student is new unless --init names the stage-1 model to start from'})
     distill_weight: float = field(default=1.0, metadata={'help': 'weight of the distillation loss in stage 2'})
     sup_weight: float = field(default=0.0, metadata={'help': 'weight of the supervised loss in stage 2 (0: the estimates replace the labels, as in the paper)'})
+    embed_reg: float = field(default=0.0, metadata={'help': "weight of ML-CLAP's embedding regulariser (mean |e| over the Frobenius norm, per tower; ML-CLAP uses 1, 0: off)"})
     distill_tau: float | None = field(default=None, metadata={'help': "temperature that divides the teachers' mean cosine (default: the student's current one, as in the paper)"})
     # model
     audio_size: Literal['tiny', 'mini', 'small', 'base'] = field(default='tiny', metadata={'help': 'CED size of a new audio tower'})
+    audio_depth: int | None = field(default=None, metadata={'help': "transformer blocks of a new audio tower (default: the size's 12)"})
     text_size: Literal['tiny', 'small', 'basic'] = field(default='tiny', metadata={'help': "SONAR size of a new text tower ('basic' is the published one)"})
     embed_dim: int = field(default=1024, metadata={'help': 'width of the shared embedding space'})
     init: str | None = field(default=None, metadata={'help': 'start from a saved MLCLAP folder (save_pretrained layout)'})
@@ -111,9 +113,11 @@ class TrainConfig:
         for k in ('warmup_steps', 'checkpoint_every', 'num_workers', 'seed') + (('synthetic_seed',) if self.synthetic_seed is not None else ()):
             v = getattr(self, k)
             if isinstance(v, bool) or not isinstance(v, int) or v < 0: raise ValueError(f"{k} must be an integer >= 0, got {v!r}")
+        if self.audio_depth is not None and (isinstance(self.audio_depth, bool) or not isinstance(self.audio_depth, int) or self.audio_depth < 1):
+            raise ValueError(f"audio_depth must be a positive integer, got {self.audio_depth!r}")
         if self.max_steps is not None and (isinstance(self.max_steps, bool) or not isinstance(self.max_steps, int) or self.max_steps < 1):
             raise ValueError(f"max_steps must be a positive integer, got {self.max_steps!r}")
-        for k in ('lr', 'audio_lr_scale', 'weight_decay', 'max_grad_norm', 'le_ratio', 'max_train_seconds', 'distill_weight', 'sup_weight'):
+        for k in ('lr', 'audio_lr_scale', 'weight_decay', 'max_grad_norm', 'le_ratio', 'max_train_seconds', 'distill_weight', 'sup_weight', 'embed_reg'):
             v = getattr(self, k)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
                 raise ValueError(f"{k} must be a finite number >= 0, got {v!r}")
@@ -325,7 +329,8 @@ def build_model(
     else:
         if tokenizer is None: raise ValueError("a new text tower needs a tokenizer")
         extra = {} if cfg.text_dropout is None else dict(dropout=cfg.text_dropout)
-        model = MLCLAP(audio=ced_config(cfg.audio_size), text=sonar_config(cfg.text_size, vocab_size=tokenizer.embedding_size, **extra),
+        audio = ced_config(cfg.audio_size, **({} if cfg.audio_depth is None else dict(depth=cfg.audio_depth)))
+        model = MLCLAP(audio=audio, text=sonar_config(cfg.text_size, vocab_size=tokenizer.embedding_size, **extra),
                        embed_dim=cfg.embed_dim, tokenizer=tokenizer)
     return model.freeze(audio=cfg.freeze_audio, text=cfg.freeze_text).train()
 
@@ -658,8 +663,10 @@ def _micro_step(model, unwrapped: MLCLAP, batch, cfg: TrainConfig, accelerator, 
     if cfg.objective == 'distill':
         local = [targets.caption_index(batch.clips.tolist(), batch.langs[s], batch.texts[s]) for s in range(n_slots)]
         rows = gather_rows(torch.as_tensor(np.stack(local, 1), device=device), sizes)   # (B, S)
-        return distill_objective_loss(cfg, audio, text, clips, rows, targets, out.tau), sum(sizes)
-    return objective_loss(cfg.objective, audio, text, clips, out.tau), sum(sizes)
+        loss = distill_objective_loss(cfg, audio, text, clips, rows, targets, out.tau)
+    else: loss = objective_loss(cfg.objective, audio, text, clips, out.tau)
+    if cfg.embed_reg: loss = loss + cfg.embed_reg * embedding_regularizer(audio, text)
+    return loss, sum(sizes)
 
 # %% ../nbs/10_train.ipynb #e862ad34
 def train(

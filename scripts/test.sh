@@ -17,7 +17,7 @@ if [ -n "$(git status --porcelain -- mlatr_nb nbs README.md)" ]; then
 fi
 
 echo "== nbdev-test (all notebooks, slow cells included)"
-nbdev-test --flags slow --n-workers 2 --timing
+nbdev-test --flags slow --n-workers 2 --timing --cell-timeout 1800   # the front page trains the main job in one cell
 
 echo "== pytest"
 python -m pytest tests -q -p no:cacheprovider

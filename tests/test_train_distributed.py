@@ -1,5 +1,6 @@
 """Global negatives: `accelerate launch --num_processes 2 --cpu` must train exactly like one process with the whole batch,
-for the contrastive objectives and for stage-2 distillation (where every process computes the whole batch's targets).
+for the contrastive objectives (LE with ML-CLAP's embedding regulariser) and for stage-2 distillation (where every
+process computes the whole batch's targets).
 
 Both runs take the same two steps of batch 8 (each of the two processes loads 4 rows, gathers the other 4 with their
 gradients, and computes the loss on all 8). Dropout is off and the mel BatchNorm keeps fixed statistics, so the only
@@ -20,8 +21,8 @@ COMMON = ['--eval-data', 'none', '--batch-size', '8', '--epochs', '1', '--max-st
 def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp('ddp')
     synth = make_synthetic(root/'synthetic', n_clips=16)
-    for name, objective in (('kcl', 'kcl'), ('le', 'le')):
-        args = [*COMMON, '--objective', objective, '--synthetic-root', synth, '--synthetic-clips', 16]
+    for name, objective, extra in (('kcl', 'kcl', []), ('le', 'le', ['--embed-reg', '1'])):   # LE as ML-CLAP trains it
+        args = [*COMMON, '--objective', objective, *extra, '--synthetic-root', synth, '--synthetic-clips', 16]
         run(train_cmd(*args, '--output-dir', root/f'one-{name}'))
         run(launch_cmd(2, *args, '--output-dir', root/f'two-{name}'))
     # stage 2: KCL batches distilled from the KCL run above, with some of the supervised loss kept
