@@ -238,7 +238,7 @@ def stage2_loss(
     return (w_sup * info_nce(audio, text, audio_ids, tau, text_ids=text_ids)
             + w_dist * distill_loss(audio, text, teacher_sim, tau, teacher_tau))
 
-# %% ../nbs/05_losses.ipynb #bf250cac
+# %% ../nbs/05_losses.ipynb #9ad738ad
 def embedding_regularizer(
     audio: Tensor,   # (B, D) audio embeddings
     text: Tensor,    # (..., D) caption embeddings (any leading shape, e.g. (S, B, D) caption slots)

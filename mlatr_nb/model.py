@@ -561,7 +561,7 @@ def from_towers(cls: MLCLAP,
     model._apply_freezing()       # requires_grad and train/eval mode as the config says
     return model
 
-# %% ../nbs/04_model.ipynb #af16e541
+# %% ../nbs/04_model.ipynb #f116ea08
 _MLCLAP_AUDIO, _MLCLAP_TEXT = 'audio_encoder.model.', 'text_encoder.model.'
 _MLCLAP_FRONTEND, _MLCLAP_HEAD = _MLCLAP_AUDIO + 'front_end.', _MLCLAP_AUDIO + 'outputlayer.'
 
@@ -609,7 +609,7 @@ def to_mlclap_state_dict(
     return (out | {_MLCLAP_TEXT + k: v for k, v in convert_to_fairseq2_sonar(text).items()} | _released_frontend()
             | {_MLCLAP_HEAD + k: v for k, v in head.items()})
 
-# %% ../nbs/04_model.ipynb #21648f46
+# %% ../nbs/04_model.ipynb #231ba394
 def _read_torch_checkpoint(path: Path) -> dict[str, Tensor]:
     "A `.pt` state dict, memory-mapped (so it is read as it is used, and never copied whole), tensors only."
     if not path.is_file(): raise FileNotFoundError(f"No checkpoint file at {path}.")
