@@ -227,7 +227,8 @@ def build(cls: AudioIndex,
         return _attach(cls.load(folder), m)
     (folder/ANN_FILE).unlink(missing_ok=True)
     kind = previous['kind'] if ann is None and previous else None if ann in (None, 'none') else ann
-    options = ann_options if ann_options is not None else previous.get('options', {}) if ann is None and previous else {}
+    # what was asked for, not what it resolved to: defaults such as nlist = sqrt(N) follow the collection as it grows
+    options = ann_options if ann_options is not None else previous.get('requested', {}) if ann is None and previous else {}
     return index.build_ann(kind, **options, progress=progress) if kind else index
 
 # %% ../nbs/13_search.ipynb #59243f16
@@ -367,7 +368,7 @@ def build_ann(self: AudioIndex,
             index.add(np.ascontiguousarray(self.embeddings[start:start + block], dtype=np.float32)); bar.update(min(block, n - start))
     for name, value in _ann_search_settings(kind, settings).items(): faiss.ParameterSpace().set_index_parameter(index, name, value)
     atomic_write(self.folder/ANN_FILE, lambda tmp: faiss.write_index(index, str(tmp)))
-    self._faiss_index, self.ann = index, dict(kind=kind, options=settings, count=n)
+    self._faiss_index, self.ann = index, dict(kind=kind, options=settings, requested=options, count=n)
     self.ann['recall_at_10'] = round(self.ann_recall(seed=seed), 4)
     info = json.loads((self.folder/'index.json').read_text())
     info['ann'] = self.ann
