@@ -41,11 +41,16 @@ class CEDConfig:
     num_classes: int = 527      # AudioSet classes of the tagging head
     with_head: bool = True      # build the tagging head `outputlayer` (retrieval does not use it; leave it out
                                 # there, since DDP rejects parameters that get no gradient)
+    pos_init_std: float = 0.02  # std of new position embeddings (CED's 0.02; a tower trained from nothing wants
+                                # about 1, see below); loading a checkpoint replaces them
 
     def __post_init__(self):
         for f in ('embed_dim', 'num_heads', 'depth', 'n_mels', 'patch_size', 'target_length', 'num_classes'):
             v = getattr(self, f)
             if not isinstance(v, int) or v <= 0: raise ValueError(f"CEDConfig.{f} must be a positive int, got {v!r}")
+        if isinstance(self.pos_init_std, bool) or not isinstance(self.pos_init_std, (int, float)) \
+                or not math.isfinite(self.pos_init_std) or self.pos_init_std < 0:
+            raise ValueError(f"CEDConfig.pos_init_std must be a finite number >= 0, got {self.pos_init_std!r}")
         if self.embed_dim % self.num_heads:
             raise ValueError(f"CEDConfig.embed_dim={self.embed_dim} is not divisible by num_heads={self.num_heads}")
         if self.n_mels % self.patch_size or self.target_length < self.patch_size:
@@ -227,8 +232,8 @@ class CEDEncoder(nn.Module):
         n_freq, n_time = c.grid
         self.init_bn = nn.Sequential(SwapAxes(1, 2), nn.BatchNorm2d(c.n_mels, eps=1e-5, momentum=0.01), SwapAxes(1, 2))
         self.patch_embed = PatchEmbed(c.embed_dim, c.patch_size)
-        self.time_pos_embed = nn.Parameter(torch.randn(1, c.embed_dim, 1, n_time) * .02)
-        self.freq_pos_embed = nn.Parameter(torch.randn(1, c.embed_dim, n_freq, 1) * .02)
+        self.time_pos_embed = nn.Parameter(torch.randn(1, c.embed_dim, 1, n_time) * c.pos_init_std)
+        self.freq_pos_embed = nn.Parameter(torch.randn(1, c.embed_dim, n_freq, 1) * c.pos_init_std)
         self.blocks = nn.ModuleList(Block(c.embed_dim, c.num_heads, c.mlp_ratio) for _ in range(c.depth))
         self.norm = nn.LayerNorm(c.embed_dim, eps=1e-6)
         self.outputlayer = (nn.Sequential(nn.LayerNorm(c.embed_dim), nn.Linear(c.embed_dim, c.num_classes))

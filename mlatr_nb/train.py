@@ -66,7 +66,8 @@ class TrainConfig:
     distill_tau: float | None = field(default=None, metadata={'help': "temperature that divides the teachers' mean cosine (default: the student's current one, as in the paper)"})
     # model
     audio_size: Literal['tiny', 'mini', 'small', 'base'] = field(default='tiny', metadata={'help': 'CED size of a new audio tower'})
-    audio_depth: int | None = field(default=None, metadata={'help': "transformer blocks of a new audio tower (default: the size's 12)"})
+    audio_depth: int | None = field(default=2, metadata={'help': "transformer blocks of a new audio tower (CED's published depth is 12; the main job's 2 buys it more steps in its 5 minutes)"})
+    audio_pos_init_std: float = field(default=1.0, metadata={'help': "std of a new audio tower's position embeddings (CED initialises them at 0.02, too weak to learn pitch and timing in a short run)"})
     text_size: Literal['tiny', 'small', 'basic'] = field(default='tiny', metadata={'help': "SONAR size of a new text tower ('basic' is the published one)"})
     embed_dim: int = field(default=1024, metadata={'help': 'width of the shared embedding space'})
     init: str | None = field(default=None, metadata={'help': 'start from a saved MLCLAP folder (save_pretrained layout)'})
@@ -80,27 +81,27 @@ class TrainConfig:
     # optimisation
     optimizer: Literal['adamw', 'adam', 'sgd'] = field(default='adamw', metadata={'help': 'optimizer'})
     lr: float = field(default=1e-3, metadata={'help': 'peak learning rate (text tower, projections, temperature)'})
-    audio_lr_scale: float = field(default=0.1, metadata={'help': "the audio tower's learning rate as a fraction of --lr"})
+    audio_lr_scale: float = field(default=1.0, metadata={'help': "the audio tower's learning rate as a fraction of --lr"})
     weight_decay: float = field(default=0.01, metadata={'help': 'decoupled weight decay (adamw) or L2 (adam, sgd)'})
     schedule: Literal['constant', 'linear', 'cosine'] = field(default='cosine', metadata={'help': 'learning-rate schedule after the warmup'})
-    warmup_steps: int = field(default=10, metadata={'help': 'optimizer steps of linear warmup'})
+    warmup_steps: int = field(default=50, metadata={'help': 'optimizer steps of linear warmup'})
     max_grad_norm: float = field(default=1.0, metadata={'help': 'clip the gradient norm to this (0: no clipping)'})
     batch_size: int = field(default=16, metadata={'help': 'examples per step over all processes (the negatives of each example)'})
     grad_accum: int = field(default=1, metadata={'help': 'micro-batches of --batch-size per optimizer step'})
-    epochs: int = field(default=8, metadata={'help': 'passes over the data'})
+    epochs: int = field(default=16, metadata={'help': 'passes over the data'})
     max_train_seconds: float = field(default=10.0, metadata={'help': 'train on a random window of this length of longer clips, drawn anew each epoch (0: whole clips)'})
     max_steps: int | None = field(default=None, metadata={'help': 'stop after this many optimizer steps (default: all epochs)'})
-    mixed_precision: Literal['no', 'fp16', 'bf16'] = field(default='bf16', metadata={'help': "autocast dtype (accelerate); 'bf16' also halves the time on CPUs with AVX512-BF16 or AMX"})
+    mixed_precision: Literal['no', 'fp16', 'bf16'] = field(default='no', metadata={'help': "autocast dtype (accelerate); 'bf16' is faster on GPUs and on CPUs with AVX512-BF16 or AMX, but on a CPU its results depend on which of those the CPU has"})
     # the loop
     seed: int = field(default=0, metadata={'help': 'seeds the weights, the samplers, the batches and dropout'})
     num_workers: int = field(default=2, metadata={'help': 'DataLoader processes decoding audio'})
-    bucket_pool: int = field(default=16, metadata={'help': 'length-aware batching: batches per sorted pool (1: random batches)'})
+    bucket_pool: int = field(default=1, metadata={'help': 'length-aware batching: batches per sorted pool (1: random batches; more pads less, but clips of one batch then share their length, which stops being a cue the loss can learn)'})
     output_dir: str = field(default='runs/synthetic', metadata={'help': 'folder for checkpoints, logs, plots and the final model'})
     overwrite: bool = field(default=False, metadata={'help': 'replace a finished or unfinished run in --output-dir instead of refusing'})
     resume: bool = field(default=False, metadata={'help': 'continue from the newest checkpoint in --output-dir'})
     checkpoint_every: int = field(default=100, metadata={'help': 'save a checkpoint every N optimizer steps (0: only at the end)'})
     keep_checkpoints: int = field(default=2, metadata={'help': 'how many of the newest checkpoints to keep'})
-    eval_every_epoch: bool = field(default=True, metadata={'help': 'evaluate after each epoch (needs evaluation data)'})
+    eval_every_epoch: bool = field(default=False, metadata={'help': 'also evaluate after each epoch, not only at the end (needs evaluation data)'})
     eval_batch_size: int = field(default=32, metadata={'help': 'clips per forward pass when evaluating'})
     progress: bool = field(default=True, metadata={'help': 'show a progress bar'})
 
@@ -117,7 +118,7 @@ class TrainConfig:
             raise ValueError(f"audio_depth must be a positive integer, got {self.audio_depth!r}")
         if self.max_steps is not None and (isinstance(self.max_steps, bool) or not isinstance(self.max_steps, int) or self.max_steps < 1):
             raise ValueError(f"max_steps must be a positive integer, got {self.max_steps!r}")
-        for k in ('lr', 'audio_lr_scale', 'weight_decay', 'max_grad_norm', 'le_ratio', 'max_train_seconds', 'distill_weight', 'sup_weight', 'embed_reg'):
+        for k in ('lr', 'audio_lr_scale', 'audio_pos_init_std', 'weight_decay', 'max_grad_norm', 'le_ratio', 'max_train_seconds', 'distill_weight', 'sup_weight', 'embed_reg'):
             v = getattr(self, k)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
                 raise ValueError(f"{k} must be a finite number >= 0, got {v!r}")
@@ -329,7 +330,8 @@ def build_model(
     else:
         if tokenizer is None: raise ValueError("a new text tower needs a tokenizer")
         extra = {} if cfg.text_dropout is None else dict(dropout=cfg.text_dropout)
-        audio = ced_config(cfg.audio_size, **({} if cfg.audio_depth is None else dict(depth=cfg.audio_depth)))
+        audio = ced_config(cfg.audio_size, pos_init_std=cfg.audio_pos_init_std,
+                           **({} if cfg.audio_depth is None else dict(depth=cfg.audio_depth)))
         model = MLCLAP(audio=audio, text=sonar_config(cfg.text_size, vocab_size=tokenizer.embedding_size, **extra),
                        embed_dim=cfg.embed_dim, tokenizer=tokenizer)
     return model.freeze(audio=cfg.freeze_audio, text=cfg.freeze_text).train()

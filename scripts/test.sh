@@ -17,7 +17,9 @@ if [ -n "$(git status --porcelain -- mlatr_nb nbs README.md)" ]; then
 fi
 
 echo "== nbdev-test (all notebooks, slow cells included)"
-nbdev-test --flags slow --n-workers 2 --timing --cell-timeout 1800   # the front page trains the main job in one cell
+# Two notebooks at a time on 2 cores, one thread each: more threads than cores makes OpenMP's waiting threads spin
+# against each other, and the two notebooks that train the main job (index, 10_train) then run several times slower.
+OMP_NUM_THREADS=1 nbdev-test --flags slow --n-workers 2 --timing --cell-timeout 1800
 
 echo "== pytest"
 python -m pytest tests -q -p no:cacheprovider

@@ -18,7 +18,7 @@ def smoke(tmp_path_factory):
     out = tmp_path_factory.mktemp('smoke')/'run'
     r = run([console_script('mlatr-train'), '--data', 'synthetic', '--synthetic-clips', '24', '--synthetic-eval-clips', '12',
              '--batch-size', '8', '--epochs', '2', '--embed-dim', '64', '--audio-depth', '2', '--embed-reg', '1',
-             '--output-dir', str(out)])
+             '--eval-every-epoch', '--output-dir', str(out)])
     return out, r
 
 

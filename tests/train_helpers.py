@@ -19,9 +19,10 @@ def make_synthetic(root: Path, n_clips: int = 16, seed: int = 0) -> Path:
     return root
 
 
-def env() -> dict:
+def env(**extra) -> dict:
     e = dict(os.environ, HF_HUB_OFFLINE='1', TRANSFORMERS_OFFLINE='1', HF_DATASETS_OFFLINE='1', MPLBACKEND='Agg',
              OMP_NUM_THREADS='1', PYTHONUNBUFFERED='1')
+    e.update(extra)   # e.g. another thread count or CPU instruction set
     e.pop('VIRTUAL_ENV', None)
     return e
 
@@ -34,8 +35,8 @@ def launch_cmd(n_procs: int, *args) -> list[str]:
             '--mixed_precision', 'no', '--dynamo_backend', 'no', '--cpu', '-m', 'mlatr_nb.train', *SMALL, *map(str, args)]
 
 
-def run(cmd, timeout=600, check=True) -> subprocess.CompletedProcess:
-    r = subprocess.run(cmd, capture_output=True, text=True, env=env(), timeout=timeout)
+def run(cmd, timeout=600, check=True, extra_env=None) -> subprocess.CompletedProcess:
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env(**(extra_env or {})), timeout=timeout)
     if check: assert r.returncode == 0, f"{' '.join(cmd)}\nexit {r.returncode}\nstdout:\n{r.stdout[-3000:]}\nstderr:\n{r.stderr[-5000:]}"
     return r
 

@@ -1,0 +1,28 @@
+"""The same seed gives the same run on any x86-64 CPU of this kind: in float32, training does not depend on which
+vector instructions the CPU has, nor on the thread count. bf16 autocast does (see 10_train), which is why the main job
+trains in float32."""
+import platform
+
+import pytest
+
+from train_helpers import losses, make_synthetic, run, train_cmd, weights, assert_same_weights
+
+# A short KCL run on the default towers; only the projection is narrower (train_helpers.SMALL).
+ARGS = ['--eval-data', 'none', '--batch-size', '8', '--epochs', '2', '--warmup-steps', '2', '--checkpoint-every', '0']
+# What a CPU without AVX-512 runs: PyTorch's own kernels at AVX2 and oneDNN's at AVX2.
+AVX2 = {'ATEN_CPU_CAPABILITY': 'avx2', 'ONEDNN_MAX_CPU_ISA': 'AVX2'}
+
+
+@pytest.mark.skipif(platform.machine() not in ('x86_64', 'AMD64'), reason='the ISA switch is an x86-64 one')
+def test_float32_training_does_not_depend_on_the_cpu(tmp_path):
+    synth = make_synthetic(tmp_path/'synth', n_clips=24)
+    runs = {'native, 1 thread': {}, 'AVX2, 1 thread': AVX2, 'native, 2 threads': {'OMP_NUM_THREADS': '2'}}
+    for i, extra in enumerate(runs.values()):
+        run(train_cmd(*ARGS, '--synthetic-root', synth, '--synthetic-clips', 24, '--output-dir', tmp_path/f'run{i}'), extra_env=extra)
+    ref = losses(tmp_path/'run0')
+    assert len(ref) == 6
+    for i, name in enumerate(runs):
+        got = losses(tmp_path/f'run{i}')
+        assert got.keys() == ref.keys(), name
+        for step in ref: assert got[step] == pytest.approx(ref[step], rel=1e-5), (name, step, got[step], ref[step])
+        assert_same_weights(weights(tmp_path/f'run{i}'), weights(tmp_path/'run0'), rtol=1e-4, atol=1e-5)
