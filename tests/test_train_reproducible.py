@@ -1,7 +1,7 @@
 """The same seed gives the same run on any x86-64 CPU of this kind: in float32, training does not depend on which
 vector instructions the CPU has, nor on the thread count. bf16 autocast does (see 10_train), which is why the main job
 trains in float32."""
-import platform
+import platform, sys
 
 import pytest
 
@@ -15,6 +15,9 @@ AVX2 = {'ATEN_CPU_CAPABILITY': 'avx2', 'ONEDNN_MAX_CPU_ISA': 'AVX2'}
 
 @pytest.mark.skipif(platform.machine() not in ('x86_64', 'AMD64'), reason='the ISA switch is an x86-64 one')
 def test_float32_training_does_not_depend_on_the_cpu(tmp_path):
+    capability = lambda extra: run([sys.executable, '-c', 'import torch; print(torch.backends.cpu.get_cpu_capability())'],
+                                   extra_env=extra).stdout.strip()
+    assert capability(AVX2) == 'AVX2'   # the switch takes effect, so the comparison below is not between two equal runs
     synth = make_synthetic(tmp_path/'synth', n_clips=24)
     runs = {'native, 1 thread': {}, 'AVX2, 1 thread': AVX2, 'native, 2 threads': {'OMP_NUM_THREADS': '2'}}
     for i, extra in enumerate(runs.values()):
