@@ -104,7 +104,7 @@ class PatchEmbed(nn.Module):
 
 # %% ../nbs/02_ced.ipynb #3d4fb47c
 class Attention(nn.Module):
-    "Multi-head self-attention through `scaled_dot_product_attention`, with an optional key-padding mask."
+    "Multi-head self-attention through `scaled_dot_product_attention`, with an optional key-padding mask; takes padded or packed tokens."
     def __init__(self,
                  dim: int,               # token width D
                  num_heads: int,         # heads; D // num_heads per head
@@ -115,16 +115,26 @@ class Attention(nn.Module):
         self.qkv = nn.Linear(dim, 3 * dim, bias=qkv_bias)
         self.proj = nn.Linear(dim, dim)
 
-    def forward(self,
-                x: torch.Tensor,                      # (N, S, D) tokens
-                key_mask: torch.Tensor | None = None, # (N, S) bool, True = a real token others may attend to
-               ) -> torch.Tensor:
-        n, s, d = x.shape
-        q, k, v = self.qkv(x).view(n, s, 3, self.num_heads, d // self.num_heads).permute(2, 0, 3, 1, 4).unbind(0)
+    def _attend(self, qkv: torch.Tensor, key_mask: torch.Tensor | None) -> torch.Tensor:
+        "(N, S, 3D) projected tokens -> (N, S, D) attention output, before `proj`."
+        n, s, d = qkv.shape[0], qkv.shape[1], qkv.shape[2] // 3
+        q, k, v = qkv.view(n, s, 3, self.num_heads, d // self.num_heads).permute(2, 0, 3, 1, 4).unbind(0)
         # a boolean attn_mask is True where attention is allowed; broadcast it over heads and queries
         mask = None if key_mask is None else key_mask[:, None, None, :]
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
-        return self.proj(out.transpose(1, 2).reshape(n, s, d))
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask).transpose(1, 2).reshape(n, s, d)
+
+    def forward(self,
+                x: torch.Tensor,                      # (N, S, D) tokens, or (n_real, D): the real tokens of `key_mask`, packed
+                key_mask: torch.Tensor | None = None, # (N, S) bool, True = a real token others may attend to
+               ) -> torch.Tensor:                     # the same layout as `x`
+        if x.ndim == 3: return self.proj(self._attend(self.qkv(x), key_mask))
+        if key_mask is None or x.ndim != 2 or x.shape[0] != int(key_mask.sum()):
+            raise ValueError(f"packed tokens {tuple(x.shape)} need a key_mask with one True per token")
+        # packed: the projections see the real tokens only; attention alone needs the padded (N, S) layout
+        projected = self.qkv(x)                       # under autocast its dtype may differ from x's
+        qkv = projected.new_zeros(*key_mask.shape, projected.shape[-1])
+        qkv[key_mask] = projected
+        return self.proj(self._attend(qkv, key_mask)[key_mask])
 
 class Mlp(nn.Module):
     "The block's feed-forward part: Linear, exact GELU, Linear."
@@ -149,7 +159,10 @@ class Block(nn.Module):
         self.attn = Attention(dim, num_heads, qkv_bias)
         self.norm2 = nn.LayerNorm(dim, eps=1e-6)
         self.mlp = Mlp(dim, int(dim * mlp_ratio))
-    def forward(self, x: torch.Tensor, key_mask: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self,
+                x: torch.Tensor,                      # (N, S, D) tokens, or (n_real, D) packed real tokens (see `Attention`)
+                key_mask: torch.Tensor | None = None, # (N, S) bool, True for real tokens
+               ) -> torch.Tensor:
         x = x + self.attn(self.norm1(x), key_mask)
         return x + self.mlp(self.norm2(x))
 
@@ -284,9 +297,15 @@ def encode_chunks(self: CEDEncoder,
     x = x + self.time_pos_embed[..., :n_time] + self.freq_pos_embed
     x = x.flatten(2).transpose(1, 2)                        # (N, n_freq * T, D), frequency-major
     mask = patch_token_mask(n_valid, n_time, n_freq)
-    key_mask = None if bool(mask.all()) else mask
-    for block in self.blocks: x = block(x, key_mask)
-    return self.norm(x), mask
+    if bool(mask.all()):
+        for block in self.blocks: x = block(x)
+        return self.norm(x), mask
+    real = x[mask]                                          # (n_real, D): the blocks skip the padding's work
+    for block in self.blocks: real = block(real, mask)
+    real = self.norm(real)
+    out = real.new_zeros(*mask.shape, real.shape[-1])
+    out[mask] = real
+    return out, mask
 
 def _clip_logits(chunk_logits: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
     "Logit of the mean chunk probability, per clip: LSE log sigma(l) - LSE log sigma(-l) over the clip's chunks."

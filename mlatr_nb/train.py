@@ -86,7 +86,7 @@ class TrainConfig:
     schedule: Literal['constant', 'linear', 'cosine'] = field(default='cosine', metadata={'help': 'learning-rate schedule after the warmup'})
     warmup_steps: int = field(default=50, metadata={'help': 'optimizer steps of linear warmup'})
     max_grad_norm: float = field(default=1.0, metadata={'help': 'clip the gradient norm to this (0: no clipping)'})
-    batch_size: int = field(default=16, metadata={'help': 'examples per step over all processes (the negatives of each example)'})
+    batch_size: int = field(default=32, metadata={'help': 'examples per step over all processes (the negatives of each example)'})
     grad_accum: int = field(default=1, metadata={'help': 'micro-batches of --batch-size per optimizer step'})
     epochs: int = field(default=16, metadata={'help': 'passes over the data'})
     max_train_seconds: float = field(default=10.0, metadata={'help': 'train on a random window of this length of longer clips, drawn anew each epoch (0: whole clips)'})
