@@ -31,6 +31,8 @@ root = Path(args.out) if args.out else Path(tempfile.mkdtemp())/'distill'
 root.mkdir(parents=True, exist_ok=True)
 env = dict(os.environ, HF_HUB_OFFLINE='1', TRANSFORMERS_OFFLINE='1', MPLBACKEND='Agg')
 # The settings its figures in benchmarks/README.md were measured with: the main job's defaults before 2026-12-03.
+# The CED blocks have since stopped computing padded tokens. That changes only the rounding, but a rerun need not
+# repeat the README's exact digits (10_train measures how far rounding alone moves a run).
 MEASURED_WITH = ['--batch-size', '16', '--audio-depth', '12', '--audio-pos-init-std', '0.02', '--audio-lr-scale', '0.1', '--warmup-steps', '10',
                  '--bucket-pool', '16', '--mixed-precision', 'bf16']
 exe = [sys.executable, '-m', 'mlatr_nb.train', '--no-progress', '--checkpoint-every', '0', *MEASURED_WITH]

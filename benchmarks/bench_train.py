@@ -3,8 +3,8 @@ text tower from random weights, 400 synthetic clips, KCL, 8 languages, 16 epochs
 user runs it, including making the data and the final evaluation.
 
 For each seed it prints the wall time and the per-language R@1 table on the 100 held-out clips (drawn with seed + 1000,
-which training never sees), then, with several seeds, the spread. Seed 1 was used to choose the defaults, so the
-reported seeds leave it out.
+which training never sees), then, with several seeds, the spread. Seeds 1 and 4 were used to choose the defaults, so
+the reported seeds leave them out.
 Run: python benchmarks/bench_train.py [--seeds 0 2 3] [--out DIR] [extra mlatr-train flags]
 """
 import argparse, json, os, shutil, statistics, subprocess, sys, tempfile, time
