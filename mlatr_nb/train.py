@@ -34,8 +34,8 @@ __all__ = ['OBJECTIVES', 'TEACHER_FILE', 'CHECKPOINT_PREFIX', 'TrainConfig', 're
            'prepare_data', 'prepare_targets', 'build_model', 'calibrate_mel_norm', 'set_train_mode', 'make_sampler',
            'objective_loss', 'distill_objective_loss', 'gather_sizes', 'gather_rows', 'epoch_plan', 'shard',
            'TrainState', 'list_checkpoints', 'save_checkpoint', 'clean_partial_checkpoints', 'read_log', 'plot_log',
-           'TrainResult', 'make_accelerator', 'param_groups', 'train', 'recall_table', 'run', 'parse_train_args',
-           'train_cli']
+           'TrainResult', 'make_accelerator', 'loader_workers', 'param_groups', 'train', 'recall_table', 'run',
+           'parse_train_args', 'train_cli']
 
 # %% ../nbs/10_train.ipynb #d4949044
 OBJECTIVES = ('infonce', 'le', 'kcl', 'cacl', 'distill')
@@ -66,7 +66,7 @@ class TrainConfig:
     distill_tau: float | None = field(default=None, metadata={'help': "temperature that divides the teachers' mean cosine (default: the student's current one, as in the paper)"})
     # model
     audio_size: Literal['tiny', 'mini', 'small', 'base'] = field(default='tiny', metadata={'help': 'CED size of a new audio tower'})
-    audio_depth: int | None = field(default=2, metadata={'help': "transformer blocks of a new audio tower (CED's published depth is 12; the main job's 2 buys it more steps in its 5 minutes)"})
+    audio_depth: int | None = field(default=1, metadata={'help': "transformer blocks of a new audio tower (CED's published depth is 12; the main job's 1 buys it more steps in its 5 minutes)"})
     audio_pos_init_std: float = field(default=1.0, metadata={'help': "std of a new audio tower's position embeddings (CED initialises them at 0.02, too weak to learn pitch and timing in a short run)"})
     text_size: Literal['tiny', 'small', 'basic'] = field(default='tiny', metadata={'help': "SONAR size of a new text tower ('basic' is the published one)"})
     embed_dim: int = field(default=1024, metadata={'help': 'width of the shared embedding space'})
@@ -76,7 +76,7 @@ class TrainConfig:
     tokenizer: str | None = field(default=None, metadata={'help': 'SentencePiece .model file or tokenizer folder (default: the initial model\'s, or one trained on the synthetic captions)'})
     freeze_audio: bool = field(default=False, metadata={'help': 'keep the audio tower fixed'})
     freeze_text: bool = field(default=False, metadata={'help': 'keep the text tower fixed'})
-    text_dropout: float | None = field(default=None, metadata={'help': "dropout of a new text tower (default: the size's, 0.1)"})
+    text_dropout: float | None = field(default=0.0, metadata={'help': "dropout of a new text tower (SONAR trains with 0.1; the main job's short run from scratch underfits, so 0; None: the size's own)"})
     mel_norm: Literal['frozen', 'batch'] = field(default='frozen', metadata={'help': "CED's mel BatchNorm: 'frozen' keeps its statistics (estimated from the data for a new tower), 'batch' updates them per process"})
     # optimisation
     optimizer: Literal['adamw', 'adam', 'sgd'] = field(default='adamw', metadata={'help': 'optimizer'})
@@ -88,13 +88,13 @@ class TrainConfig:
     max_grad_norm: float = field(default=1.0, metadata={'help': 'clip the gradient norm to this (0: no clipping)'})
     batch_size: int = field(default=32, metadata={'help': 'examples per step over all processes (the negatives of each example)'})
     grad_accum: int = field(default=1, metadata={'help': 'micro-batches of --batch-size per optimizer step'})
-    epochs: int = field(default=16, metadata={'help': 'passes over the data'})
+    epochs: int = field(default=24, metadata={'help': 'passes over the data'})
     max_train_seconds: float = field(default=10.0, metadata={'help': 'train on a random window of this length of longer clips, drawn anew each epoch (0: whole clips)'})
     max_steps: int | None = field(default=None, metadata={'help': 'stop after this many optimizer steps (default: all epochs)'})
     mixed_precision: Literal['no', 'fp16', 'bf16'] = field(default='no', metadata={'help': "autocast dtype (accelerate); 'bf16' is faster on GPUs and on CPUs with AVX512-BF16 or AMX, but on a CPU its results depend on which of those the CPU has"})
     # the loop
     seed: int = field(default=0, metadata={'help': 'seeds the weights, the samplers, the batches and dropout'})
-    num_workers: int = field(default=2, metadata={'help': 'DataLoader processes decoding audio'})
+    num_workers: int | None = field(default=None, metadata={'help': "DataLoader processes decoding audio (default: 0 when training on the CPU, whose cores the model's threads already use; 2 with an accelerator)"})
     bucket_pool: int = field(default=1, metadata={'help': 'length-aware batching: batches per sorted pool (1: random batches; more pads less, but clips of one batch then share their length, which stops being a cue the loss can learn)'})
     output_dir: str = field(default='runs/synthetic', metadata={'help': 'folder for checkpoints, logs, plots and the final model'})
     overwrite: bool = field(default=False, metadata={'help': 'replace a finished or unfinished run in --output-dir instead of refusing'})
@@ -111,7 +111,7 @@ class TrainConfig:
         for k in positive:
             v = getattr(self, k)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1: raise ValueError(f"{k} must be a positive integer, got {v!r}")
-        for k in ('warmup_steps', 'checkpoint_every', 'num_workers', 'seed') + (('synthetic_seed',) if self.synthetic_seed is not None else ()):
+        for k in ('warmup_steps', 'checkpoint_every', 'seed') + tuple(k for k in ('synthetic_seed', 'num_workers') if getattr(self, k) is not None):
             v = getattr(self, k)
             if isinstance(v, bool) or not isinstance(v, int) or v < 0: raise ValueError(f"{k} must be an integer >= 0, got {v!r}")
         if self.audio_depth is not None and (isinstance(self.audio_depth, bool) or not isinstance(self.audio_depth, int) or self.audio_depth < 1):
@@ -592,6 +592,15 @@ def make_accelerator(
     from accelerate import Accelerator
     return Accelerator(mixed_precision=cfg.mixed_precision)
 
+def loader_workers(
+    cfg: TrainConfig,              # the run settings (its `num_workers`)
+    device: torch.device | str,    # where the model trains
+) -> int:
+    "DataLoader processes for the run: `num_workers` if set, else 0 on a CPU and 2 on an accelerator."
+    if cfg.num_workers is not None: return cfg.num_workers
+    # On a CPU the forward and backward passes already keep every core busy; decoding processes only take turns with them.
+    return 0 if torch.device(device).type == 'cpu' else 2
+
 def param_groups(
     cfg: TrainConfig,  # the run settings (`lr`, `audio_lr_scale`)
     model: MLCLAP,     # the model being trained
@@ -722,7 +731,7 @@ def train(
         while state.epoch < cfg.epochs and state.global_step < total:
             steps = plan(state.epoch)[state.step_in_epoch:]
             local = [shard(b, rank, world) for s in steps for b in s]
-            loader = iter(example_loader(data.train, local, num_workers=cfg.num_workers, seed=cfg.seed * 100_003 + state.epoch,
+            loader = iter(example_loader(data.train, local, num_workers=loader_workers(cfg, acc.device), seed=cfg.seed * 100_003 + state.epoch,
                                          crop_seconds=cfg.max_train_seconds or None))
             set_train_mode(unwrapped, cfg.mel_norm)
             for _ in steps:

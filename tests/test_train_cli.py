@@ -14,10 +14,10 @@ from mlatr_nb.train import read_log
 
 @pytest.fixture(scope='module')
 def smoke(tmp_path_factory):
-    "The main job, shrunk: `mlatr-train --data synthetic` with 24 training clips, 12 held out, a 1-block CED (not the default 2), ML-CLAP's regulariser."
+    "The main job, shrunk: `mlatr-train --data synthetic` with 24 training clips, 12 held out, a 2-block CED (not the default 1), ML-CLAP's regulariser."
     out = tmp_path_factory.mktemp('smoke')/'run'
     r = run([console_script('mlatr-train'), '--data', 'synthetic', '--synthetic-clips', '24', '--synthetic-eval-clips', '12',
-             '--batch-size', '8', '--epochs', '2', '--embed-dim', '64', '--audio-depth', '1', '--embed-reg', '1',
+             '--batch-size', '8', '--epochs', '2', '--embed-dim', '64', '--audio-depth', '2', '--embed-reg', '1',
              '--eval-every-epoch', '--output-dir', str(out)])
     return out, r
 
@@ -28,7 +28,7 @@ def test_smoke_saves_a_loadable_model(smoke):
     emb = model.embed_text(['A short recording of a loud high pure tone growing louder.'], lang='eng_Latn')
     assert emb.shape == (1, 64)
     assert model.config.audio.embed_dim == 192 and model.config.text.model_dim == 128   # CED tiny, SONAR tiny
-    assert model.config.audio.depth == 1 and len(model.audio_tower.blocks) == 1          # --audio-depth
+    assert model.config.audio.depth == 2 and len(model.audio_tower.blocks) == 2          # --audio-depth
 
 
 def test_smoke_reports_every_language(smoke):
