@@ -22,8 +22,9 @@ from .sampling import decode_embedded_audio
 
 # %% auto #0
 __all__ = ['REPORT_FILES', 'caption_clip_index', 'RetrievalRanks', 'retrieval_ranks', 'metrics_from_ranks', 'retrieval_metrics',
-           'embedding_gap', 'consistency_metrics', 'flatten_metrics', 'metrics_table', 'plot_recall_per_language',
-           'plot_rank_consistency', 'embed_clips', 'evaluate_model', 'save_eval_report', 'eval_cli']
+           'embedding_gap', 'consistency_metrics', 'label_separation', 'flatten_metrics', 'metrics_table',
+           'plot_recall_per_language', 'plot_rank_consistency', 'embed_clips', 'evaluate_model', 'save_eval_report',
+           'eval_cli']
 
 # %% ../nbs/11_eval.ipynb #6a1c7f3a
 def _py(x):
@@ -434,6 +435,40 @@ def consistency_metrics(
         out['ranks'] = {'t2a': {lang: r.t2a_rank.tolist() for lang, r in ranks.items()},
                         'a2t': {lang: r.a2t_rank.tolist() for lang, r in ranks.items()}}
     return out
+
+# %% ../nbs/11_eval.ipynb #b037ced6
+def label_separation(
+    emb,                      # (n, d) embeddings; L2-normalised ones give cosines
+    labels: Sequence,         # n labels (any hashable values, e.g. strings)
+    n_shuffles: int = 200,    # label permutations behind the null distribution
+    seed: int = 0,            # seeds the permutations, so the z is repeatable
+) -> dict:                    # {'separation': mean same-label minus mean different-label similarity, 'z': its z-score}
+    "How much closer two items that share a label are than two that do not, and that gap in standard deviations of shuffled labels."
+    emb = _floating(torch.as_tensor(emb), 'emb').double()
+    if emb.ndim != 2 or not len(emb): raise ValueError(f"emb must be a non-empty (n, d) matrix, got shape {tuple(emb.shape)}")
+    if not torch.isfinite(emb).all(): raise ValueError("emb contains NaN or Inf")
+    labels = list(labels)
+    if len(labels) != len(emb): raise ValueError(f"labels has {len(labels)} entries but emb has {len(emb)} rows")
+    if isinstance(n_shuffles, bool) or not isinstance(n_shuffles, (int, np.integer)) or n_shuffles < 2:
+        raise ValueError(f"n_shuffles must be an integer >= 2, got {n_shuffles!r}")
+    values, codes = np.unique(np.array([str(l) for l in labels]), return_inverse=True)
+    counts = np.bincount(codes)
+    if len(values) < 2: raise ValueError(f"labels must take at least 2 values, got only {_py(values[0])!r}")
+    if counts.max() < 2: raise ValueError("labels must repeat: every value occurs once, so no two items share one")
+    sim = emb @ emb.T
+    diag, total = sim.diagonal().sum(), sim.sum()
+    n_same = float((counts * (counts - 1)).sum())                 # ordered pairs i != j with equal labels
+    n_diff = float(len(emb) * (len(emb) - 1)) - n_same
+    rng = np.random.default_rng(seed)
+    perms = np.stack([np.arange(len(emb))] + [rng.permutation(len(emb)) for _ in range(n_shuffles)])
+    onehot = F.one_hot(torch.from_numpy(codes[perms]), len(values)).double()   # (1 + n_shuffles, n, K)
+    same = ((sim @ onehot) * onehot).sum((1, 2)) - diag             # same-label sums, diagonal left out
+    delta = same / n_same - (total - diag - same) / n_diff
+    null, gap = delta[1:], float(delta[0] - delta[1:].mean())
+    spread = float(null.std())
+    # a space where no shuffle moves the separation (all embeddings equal, say) hears nothing: z 0, not 0/0
+    z = gap / spread if spread > 1e-12 else 0.0 if abs(gap) <= 1e-12 else math.copysign(math.inf, gap)
+    return {'separation': float(delta[0]), 'z': z}
 
 # %% ../nbs/11_eval.ipynb #cf7f973d
 def flatten_metrics(

@@ -20,8 +20,9 @@ from .data import Item, Manifest, caption_table
 
 # %% auto #0
 __all__ = ['SYNTH_SR', 'SYNTH_KINDS', 'SYNTH_PITCH_HZ', 'SYNTH_PEAK', 'SYNTH_DURATIONS', 'SYNTH_DIRECTIONS', 'SYNTH_HISS_STD',
-           'SYNTH_FLOOR_STD', 'SYNTH_CAPTIONERS', 'SynthAttributes', 'random_attributes', 'render_clip',
-           'synthetic_clip', 'synthetic_captions', 'synthetic_dataset', 'synthetic_attributes', 'synthetic_tokenizer']
+           'SYNTH_FLOOR_STD', 'SYNTH_CAPTIONERS', 'SYNTH_LABELS', 'SynthAttributes', 'random_attributes', 'render_clip',
+           'synthetic_clip', 'synthetic_captions', 'synthetic_dataset', 'synthetic_attributes', 'attribute_labels',
+           'synthetic_tokenizer']
 
 # %% ../nbs/08_synthetic.ipynb #e5a0f685
 SYNTH_SR = 16_000   # Hz, the rate of CED and of `mlatr_nb.audio.SAMPLE_RATE`
@@ -310,6 +311,18 @@ def synthetic_attributes(
 ) -> list[SynthAttributes]:
     "The attributes of the clips `synthetic_dataset(n_clips, seed=seed)` makes, without rendering any audio."
     return [random_attributes(_rngs((seed, i))[0]) for i in range(n_clips)]
+
+# %% ../nbs/08_synthetic.ipynb #328dbcea
+SYNTH_LABELS = ('kind', 'pitch', 'loudness', 'direction', 'duration_bucket', 'background', 'then_kind', 'then_pitch')
+"The attributes the captions name, in the order reports list them."
+
+def attribute_labels(
+    attrs: Sequence[SynthAttributes],   # e.g. `synthetic_attributes(n, seed)`
+) -> dict[str, list[str]]:              # attribute -> one string label per clip
+    "Each attribute of `SYNTH_LABELS` as a list of per-clip labels ('None' where a clip has no second event)."
+    bad = [type(a).__name__ for a in attrs if not isinstance(a, SynthAttributes)]
+    if bad: raise TypeError(f"attribute_labels needs SynthAttributes, got {bad[0]}")
+    return {name: [str(getattr(a, name)) for a in attrs] for name in SYNTH_LABELS}
 
 # %% ../nbs/08_synthetic.ipynb #76268d6b
 def synthetic_tokenizer(
