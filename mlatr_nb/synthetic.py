@@ -8,7 +8,7 @@ Docs: https://mlatr-nb.github.io/mlatr_nb/synthetic.html.md"""
 # %% ../nbs/08_synthetic.ipynb #f36cb3b3
 from __future__ import annotations
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from collections.abc import Sequence
@@ -20,9 +20,9 @@ from .data import Item, Manifest, caption_table
 
 # %% auto #0
 __all__ = ['SYNTH_SR', 'SYNTH_KINDS', 'SYNTH_PITCH_HZ', 'SYNTH_PEAK', 'SYNTH_DURATIONS', 'SYNTH_DIRECTIONS', 'SYNTH_HISS_STD',
-           'SYNTH_FLOOR_STD', 'SYNTH_CAPTIONERS', 'SYNTH_LABELS', 'SynthAttributes', 'random_attributes', 'render_clip',
-           'synthetic_clip', 'synthetic_captions', 'synthetic_dataset', 'synthetic_attributes', 'attribute_labels',
-           'synthetic_tokenizer']
+           'SYNTH_FLOOR_STD', 'SYNTH_CAPTIONERS', 'SYNTH_LABELS', 'SYNTH_CHANGEABLE', 'SynthAttributes',
+           'random_attributes', 'render_clip', 'synthetic_clip', 'synthetic_captions', 'synthetic_dataset',
+           'synthetic_attributes', 'attribute_labels', 'change_attribute', 'synthetic_tokenizer']
 
 # %% ../nbs/08_synthetic.ipynb #e5a0f685
 SYNTH_SR = 16_000   # Hz, the rate of CED and of `mlatr_nb.audio.SAMPLE_RATE`
@@ -323,6 +323,23 @@ def attribute_labels(
     bad = [type(a).__name__ for a in attrs if not isinstance(a, SynthAttributes)]
     if bad: raise TypeError(f"attribute_labels needs SynthAttributes, got {bad[0]}")
     return {name: [str(getattr(a, name)) for a in attrs] for name in SYNTH_LABELS}
+
+# %% ../nbs/08_synthetic.ipynb #7d15b68a
+SYNTH_CHANGEABLE = ('kind', 'pitch', 'loudness', 'direction', 'duration_bucket', 'background')
+"The attributes `change_attribute` can change: those of the first event, and the clip's length and background."
+
+def change_attribute(
+    attrs: SynthAttributes,   # a clip's description
+    name: str,                # which attribute, one of `SYNTH_CHANGEABLE`
+) -> SynthAttributes:         # the same description with `name` at another value
+    "A counterfactual description: `name` moved to the next value of its list (a duration to the middle of the next bucket), the rest unchanged."
+    if not isinstance(attrs, SynthAttributes): raise TypeError(f"change_attribute needs SynthAttributes, got {type(attrs).__name__}")
+    if name not in SYNTH_CHANGEABLE: raise ValueError(f"change_attribute cannot change {name!r}; it changes {', '.join(SYNTH_CHANGEABLE)}")
+    following = lambda values, value: values[(values.index(value) + 1) % len(values)]
+    if name == 'background': return replace(attrs, background=not attrs.background)
+    if name == 'duration_bucket': return replace(attrs, duration=sum(SYNTH_DURATIONS[following(list(SYNTH_DURATIONS), attrs.duration_bucket)]) / 2)
+    values = {'kind': SYNTH_KINDS, 'pitch': SYNTH_PITCH_HZ, 'loudness': SYNTH_PEAK, 'direction': SYNTH_DIRECTIONS}[name]
+    return replace(attrs, **{name: following(list(values), getattr(attrs, name))})
 
 # %% ../nbs/08_synthetic.ipynb #76268d6b
 def synthetic_tokenizer(
