@@ -451,7 +451,10 @@ def label_separation(
     if len(labels) != len(emb): raise ValueError(f"labels has {len(labels)} entries but emb has {len(emb)} rows")
     if isinstance(n_shuffles, bool) or not isinstance(n_shuffles, (int, np.integer)) or n_shuffles < 2:
         raise ValueError(f"n_shuffles must be an integer >= 2, got {n_shuffles!r}")
-    values, codes = np.unique(np.array([str(l) for l in labels]), return_inverse=True)
+    index = {}   # each distinct label, by the labels' own equality (1 and '1' are two values), to its code
+    try: codes = np.array([index.setdefault(l, len(index)) for l in labels], dtype=np.int64)
+    except TypeError as e: raise TypeError(f"labels must be hashable values such as strings or ints: {e}") from e
+    values = list(index)
     counts = np.bincount(codes)
     if len(values) < 2: raise ValueError(f"labels must take at least 2 values, got only {_py(values[0])!r}")
     if counts.max() < 2: raise ValueError("labels must repeat: every value occurs once, so no two items share one")
