@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -22,7 +22,8 @@ from .data import Item, Manifest, caption_table
 __all__ = ['SYNTH_SR', 'SYNTH_KINDS', 'SYNTH_PITCH_HZ', 'SYNTH_PEAK', 'SYNTH_DURATIONS', 'SYNTH_DIRECTIONS', 'SYNTH_HISS_STD',
            'SYNTH_FLOOR_STD', 'SYNTH_CAPTIONERS', 'SYNTH_LABELS', 'SYNTH_CHANGEABLE', 'SynthAttributes',
            'random_attributes', 'render_clip', 'synthetic_clip', 'synthetic_captions', 'synthetic_dataset',
-           'synthetic_attributes', 'attribute_labels', 'change_attribute', 'synthetic_tokenizer']
+           'synthetic_attributes', 'attribute_labels', 'change_attribute', 'counterfactual_accuracy',
+           'synthetic_tokenizer']
 
 # %% ../nbs/08_synthetic.ipynb #e5a0f685
 SYNTH_SR = 16_000   # Hz, the rate of CED and of `mlatr_nb.audio.SAMPLE_RATE`
@@ -340,6 +341,24 @@ def change_attribute(
     if name == 'duration_bucket': return replace(attrs, duration=sum(SYNTH_DURATIONS[following(list(SYNTH_DURATIONS), attrs.duration_bucket)]) / 2)
     values = {'kind': SYNTH_KINDS, 'pitch': SYNTH_PITCH_HZ, 'loudness': SYNTH_PEAK, 'direction': SYNTH_DIRECTIONS}[name]
     return replace(attrs, **{name: following(list(values), getattr(attrs, name))})
+
+# %% ../nbs/08_synthetic.ipynb #4f725ae4
+def counterfactual_accuracy(
+    audio,                                    # (n, d) audio embeddings, one row per clip of `attrs`
+    attrs: Sequence[SynthAttributes],         # the clips' descriptions, e.g. `synthetic_attributes(n, seed)`
+    embed_captions: Callable,                 # list of captions -> (n, d) embeddings in the audio's space
+    names: Sequence[str] = SYNTH_CHANGEABLE,  # the attributes to change, one at a time
+    lang: str = 'eng_Latn',                   # the captions' language
+) -> dict[str, float]:                        # attribute -> share of clips whose true caption wins (0.5: not heard)
+    "How often each clip's first caption scores above the same caption with one attribute changed, per attribute."
+    audio = np.asarray(audio, dtype=np.float64)
+    if audio.ndim != 2 or len(audio) != len(attrs):
+        raise ValueError(f"audio must be an (n, d) matrix with one row per clip of attrs ({len(attrs)}), got shape {audio.shape}")
+    def scores(descriptions):   # each clip's audio against its own caption
+        captions = [synthetic_captions(a, [lang])[lang][0] for a in descriptions]
+        return np.einsum('nd,nd->n', audio, np.asarray(embed_captions(captions), dtype=np.float64))
+    true = scores(attrs)
+    return {name: float((true > scores([change_attribute(a, name) for a in attrs])).mean()) for name in names}
 
 # %% ../nbs/08_synthetic.ipynb #76268d6b
 def synthetic_tokenizer(
