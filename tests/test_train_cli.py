@@ -44,12 +44,12 @@ def test_smoke_log_curve_and_checkpoint(smoke):
     out, r = smoke
     log = read_log(out/'log.jsonl')
     steps = [e for e in log if e['kind'] == 'step']
-    assert [e['step'] for e in steps] == list(range(1, 7))       # 24 KCL examples / 8 = 3 steps, 2 epochs
+    assert [e['step'] for e in steps] == list(range(1, 7))       # 24 CACL examples / 8 = 3 steps, 2 epochs
     assert all(np.isfinite(e['loss']) and e['examples_per_s'] > 0 for e in steps)
     assert [e['epoch'] for e in log if e['kind'] == 'eval'] == [1, 2]
     assert (out/'loss_curve.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
     assert [p.name for p in (out/'checkpoints').iterdir()] == ['step-0000006']
-    assert json.loads((out/'train_config.json').read_text())['objective'] == 'kcl'
+    assert json.loads((out/'train_config.json').read_text())['objective'] == 'cacl'
     assert 'no examples were skipped' in r.stdout
 
 

@@ -9,10 +9,17 @@ import pytest
 
 from train_helpers import losses, make_synthetic, run, train_cmd, weights, assert_same_weights
 
-# A short KCL run on the default towers; only the projection is narrower (train_helpers.SMALL).
+# A short run of the default objective (CACL) on the default towers; only the projection is narrower (train_helpers.SMALL).
 ARGS = ['--eval-data', 'none', '--batch-size', '8', '--epochs', '2', '--warmup-steps', '2', '--checkpoint-every', '0']
 # What a CPU without AVX-512 runs: PyTorch's own kernels at AVX2 and oneDNN's at AVX2.
 AVX2 = {'ATEN_CPU_CAPABILITY': 'avx2', 'ONEDNN_MAX_CPU_ISA': 'AVX2'}
+
+
+def without_key_biases(state: dict) -> dict:
+    """Leave out the text tower's key-projection biases. A key bias adds the same amount to every score of a query, so
+    softmax cancels it and its true gradient is 0; what it gets is rounding noise, which AdamW scales up to steps of the
+    learning rate's size, so those few numbers wander with the last digits while everything the model computes stays put."""
+    return {k: v for k, v in state.items() if not k.endswith('self_attn.k_proj.bias')}
 
 
 @pytest.mark.skipif(platform.machine() not in ('x86_64', 'AMD64'), reason='the ISA switch is an x86-64 one')
@@ -30,6 +37,6 @@ def test_float32_training_does_not_depend_on_the_cpu(tmp_path):
         got = losses(tmp_path/f'run{i}')
         assert got.keys() == ref.keys(), name
         for step in ref: assert got[step] == pytest.approx(ref[step], rel=1e-5), (name, step, got[step], ref[step])
-        assert_same_weights(weights(tmp_path/f'run{i}'), weights(tmp_path/'run0'), rtol=1e-4, atol=1e-5)
+        assert_same_weights(without_key_biases(weights(tmp_path/f'run{i}')), without_key_biases(weights(tmp_path/'run0')), rtol=1e-4, atol=1e-5)
     assert losses(tmp_path/'run3') == ref   # one setup repeats exactly
     assert_same_weights(weights(tmp_path/'run3'), weights(tmp_path/'run0'), rtol=0, atol=0)
