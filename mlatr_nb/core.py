@@ -6,7 +6,7 @@ Docs: https://mlatr-nb.github.io/mlatr_nb/core.html.md"""
 
 # %% ../nbs/00_core.ipynb #ce26f9fe
 from __future__ import annotations
-import os, random, tempfile
+import argparse, os, random, tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -16,7 +16,7 @@ import torch
 
 # %% auto #0
 __all__ = ['LANGUAGES', 'SONAR_LANGS', 'PAPER_LANGS', 'Language', 'check_lang', 'expand_langs', 'check_langs', 'seed_everything',
-           'default_device', 'autocast_dtype', 'module_device', 'state_fingerprint', 'atomic_write']
+           'default_device', 'autocast_dtype', 'module_device', 'state_fingerprint', 'atomic_write', 'positive_int']
 
 # %% ../nbs/00_core.ipynb #86ab561b
 _SONAR_LANGUAGE_NAMES = (
@@ -216,3 +216,13 @@ def atomic_write(
         if os.path.exists(tmp): os.remove(tmp)
         raise
     return path
+
+# %% ../nbs/00_core.ipynb #23f68d75
+def positive_int(
+    text: str,  # the flag's value as typed
+) -> int:
+    "argparse `type` for a count: the integer `text` names, which must be at least 1."
+    try: n = int(text)
+    except ValueError: raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
+    if n < 1: raise argparse.ArgumentTypeError(f"must be a positive integer, got {n}")
+    return n

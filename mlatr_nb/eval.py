@@ -16,7 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .core import atomic_write, check_lang
+from .core import atomic_write, check_lang, positive_int
 from .data import Item, Manifest, aligned_captions, read_manifest
 from .sampling import decode_embedded_audio
 
@@ -652,8 +652,8 @@ def _eval_parser() -> argparse.ArgumentParser:
                    '--out is the older spelling')
     p.add_argument('--langs', nargs='+', metavar='CODE', help='NLLB codes to score (default: every language of the manifest)')
     p.add_argument('--ref-lang', metavar='CODE', help='reference language of the embedding gap (default: eng_Latn if scored)')
-    p.add_argument('--batch-size', type=int, default=32, help='clips per audio forward pass (default: 32)')
-    p.add_argument('--text-batch-size', type=int, default=64, help='captions per text forward pass (default: 64)')
+    p.add_argument('--batch-size', type=positive_int, default=32, help='clips per audio forward pass (default: 32)')
+    p.add_argument('--text-batch-size', type=positive_int, default=64, help='captions per text forward pass (default: 64)')
     p.add_argument('--device', help='cpu, cuda, cuda:1, mps (default: the best available)')
     p.add_argument('--format', help='manifest format when the path does not tell (jsonl, csv, parquet, datasets, hub, '
                    'audiocaps, clotho, wavcaps)')
@@ -697,8 +697,6 @@ def eval_cli(
     "Console entry point `mlatr-eval` (also `python -m mlatr_nb.eval`): evaluate a saved model on a manifest."
     p = _eval_parser()
     args = p.parse_args(argv)
-    for flag in ('batch_size', 'text_batch_size'):
-        if getattr(args, flag) < 1: p.error(f"--{flag.replace('_', '-')} must be at least 1, got {getattr(args, flag)}")
     error = None
     with warnings.catch_warnings(record=True) as caught:   # shown as one plain line each, after the progress bars
         warnings.simplefilter('default')

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from .core import PAPER_LANGS, check_lang, check_langs, default_device
+from .core import PAPER_LANGS, check_lang, check_langs, default_device, positive_int
 from .data import Manifest, read_manifest, merge_translations
 
 # %% auto #0
@@ -319,10 +319,10 @@ def _translate_parser():
     p.add_argument('--model', help=f'nllb: checkpoint name or folder (default: {NLLB_CHECKPOINT}); sonar: decoder card '
                    f'(default: {SONAR_DECODER})')
     p.add_argument('--sonar-encoder', default=SONAR_ENCODER, help=f'sonar: encoder card (default: {SONAR_ENCODER})')
-    p.add_argument('--batch-size', type=int, default=16, help='captions per engine call (default: 16)')
-    p.add_argument('--beam-size', type=int, default=4, help='beams of the search (default: 4)')
-    p.add_argument('--max-length', type=int, default=128, help='longest input and output, in tokens (default: 128)')
-    p.add_argument('--max-tokens', type=int, default=50, help="LE limit: outputs longer than this are counted as too_long "
+    p.add_argument('--batch-size', type=positive_int, default=16, help='captions per engine call (default: 16)')
+    p.add_argument('--beam-size', type=positive_int, default=4, help='beams of the search (default: 4)')
+    p.add_argument('--max-length', type=positive_int, default=128, help='longest input and output, in tokens (default: 128)')
+    p.add_argument('--max-tokens', type=positive_int, default=50, help="LE limit: outputs longer than this are counted as too_long "
                    "(default: 50, ML-CLAP's)")
     p.add_argument('--length-ratio', type=float, nargs=2, metavar=('MIN', 'MAX'),
                    help='reject outputs whose length in characters over the source\'s is outside [MIN, MAX]')
@@ -342,8 +342,6 @@ def translate_cli(
     "Console entry point `mlatr-translate`: translate a manifest's captions and write the merged manifest."
     p = _translate_parser()
     a = p.parse_args(argv)
-    for flag in ('batch_size', 'beam_size', 'max_length', 'max_tokens'):
-        if getattr(a, flag) < 1: p.error(f"--{flag.replace('_', '-')} must be at least 1, got {getattr(a, flag)}")
     output = Path(a.output)
     if output.suffix not in ('.jsonl', '.ndjson', '.json'): p.error(f"--output must be a .jsonl file, got {output}")
     try:

@@ -174,4 +174,4 @@ def test_input_errors_in_process(model_dir, manifest, tmp_path, capsys):
     assert status == 1 and 'bad.jsonl' in err and 'gone.wav' in err and 'xx_Latn' in err, err
     assert not (tmp_path/'out').exists()
     with pytest.raises(SystemExit) as e: _in_process(capsys, '--model', model_dir, '--manifest', manifest, '--batch-size', '0')
-    assert e.value.code == 2 and '--batch-size must be at least 1' in capsys.readouterr().err
+    assert e.value.code == 2 and 'argument --batch-size: must be a positive integer, got 0' in capsys.readouterr().err

@@ -47,3 +47,7 @@ def test_bad_input_exits_1_with_the_reason(tmp_path, nllb_dir):
     r = subprocess.run([console_script('mlatr-translate'), str(tmp_path/'en.jsonl'), '--langs', 'deu_Latn', '--output',
                         str(tmp_path/'x.csv')], capture_output=True, text=True, timeout=600)
     assert r.returncode == 2 and '--output must be a .jsonl file' in r.stderr
+    r = subprocess.run([console_script('mlatr-translate'), str(tmp_path/'en.jsonl'), '--langs', 'deu_Latn', '--output',
+                        str(tmp_path/'x.jsonl'), '--beam-size', '0'], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 2 and 'argument --beam-size: must be a positive integer, got 0' in r.stderr, r.stderr
+    assert not (tmp_path/'x.jsonl').exists()
