@@ -412,6 +412,7 @@ def _checkpoint_problems(expected: Mapping[str, torch.Tensor], got: Mapping[str,
 def load_ced_checkpoint(
     model: CEDEncoder,                                         # the encoder to load into
     checkpoint: Mapping[str, torch.Tensor] | str | os.PathLike, # state dict, file or folder, original or HF layout
+    assign: bool = False,                                      # take the tensors themselves (an encoder built on the meta device)
 ) -> CEDEncoder:
     "Load published CED weights (Zenodo original or Hugging Face layout) strictly; returns `model`."
     sd = convert_ced_state_dict(read_ced_state_dict(checkpoint), to='original')
@@ -421,7 +422,10 @@ def load_ced_checkpoint(
         src = 'state dict' if isinstance(checkpoint, Mapping) else str(checkpoint)
         raise ValueError(f"Cannot load CED checkpoint {src} into a CED-{model.config.name} "
                          f"(D={model.embed_dim}, head={model.outputlayer is not None}):\n" + '\n'.join(problems))
-    model.load_state_dict(sd, strict=True)
+    if assign:   # each tensor in the dtype the encoder was built in, as copying into it would give
+        expected = model.state_dict()
+        sd = {k: v.to(expected[k].dtype) for k, v in sd.items()}
+    model.load_state_dict(sd, strict=True, assign=assign)
     return model
 
 def save_ced_checkpoint(

@@ -26,7 +26,7 @@ from .ced import (
     CED_SIZES, CEDConfig, CEDEncoder, ced_config, convert_ced_state_dict, count_chunks, load_ced_checkpoint, read_ced_state_dict)
 from .sonar import (
     SonarConfig, SonarTextTower, SonarTokenizer, _config_from_fairseq2, convert_fairseq2_sonar, convert_to_fairseq2_sonar,
-    load_state_dict_strict)
+    check_materialised, load_state_dict_strict)
 
 # %% auto #0
 __all__ = ['CAPTION_STYLES', 'mlclap_caption', 'MLCLAPConfig', 'projection_head', 'Temperature', 'MLCLAP', 'MLCLAPOutput',
@@ -183,10 +183,15 @@ class MLCLAP(nn.Module):
         self.frontend = _frontend(config.top_db_scope)
         self.audio_tower = CEDEncoder(config.audio)
         self.text_tower = SonarTextTower(config.text, backend=config.text_backend, tokenizer=tokenizer)
-        self.audio_proj = projection_head(config.audio.embed_dim, config.embed_dim)
-        self.text_proj = projection_head(config.text.model_dim, config.embed_dim)
-        self.temperature = Temperature(config.init_tau, config.min_tau, config.max_tau)
+        self._new_heads()
         self._apply_freezing()
+
+    def _new_heads(self):
+        "Fresh projection heads and temperature, as the config says."
+        c = self.config
+        self.audio_proj = projection_head(c.audio.embed_dim, c.embed_dim)
+        self.text_proj = projection_head(c.text.model_dim, c.embed_dim)
+        self.temperature = Temperature(c.init_tau, c.min_tau, c.max_tau)
 
     @property
     def embed_dim(self) -> int:
@@ -486,9 +491,7 @@ def _fill(model: MLCLAP,
     model.to(device)                              # the computed buffers (mel filterbank, sinusoidal positions) follow
     if dtype is not None:                         # and take the dtype, except the frontend, which always runs in float32
         for part in (model.audio_tower, model.text_tower, model.audio_proj, model.text_proj, model.temperature): part.to(dtype)
-    left = [n for n, t in [*model.named_parameters(), *model.named_buffers()] if t.is_meta]
-    if left: raise RuntimeError(f"{source}: {len(left)} tensors were never loaded ({', '.join(left[:5])}): a bug, please report it")
-    return model
+    return check_materialised(model, source)
 
 @patch
 def save_pretrained(self: MLCLAP, folder: str | os.PathLike) -> Path:
@@ -555,11 +558,13 @@ def from_towers(cls: MLCLAP,
     ced_sd = read_ced_state_dict(audio_checkpoint)
     audio = audio or _ced_config_from_state_dict(ced_sd, source)
     tower = SonarTextTower.from_pretrained(text_checkpoint, backend=text_backend, spm=text_spm, tokenizer=tokenizer)
-    model = cls(MLCLAPConfig(audio=audio, text=tower.config, text_backend=text_backend, **fields), tokenizer=tower.tokenizer)
-    load_ced_checkpoint(model.audio_tower, ced_sd)
-    model.text_tower = tower      # already loaded strictly; swapping it in avoids a second copy of SONAR's 766M weights
+    config = MLCLAPConfig(audio=audio, text=tower.config, text_backend=text_backend, **fields)
+    model = _empty_model(cls, config, tokenizer=tower.tokenizer)   # no random weights built only to be replaced
+    load_ced_checkpoint(model.audio_tower, ced_sd, assign=True)
+    model.text_tower = tower      # already loaded strictly
+    model._new_heads()            # the only new weights
     model._apply_freezing()       # requires_grad and train/eval mode as the config says
-    return model
+    return check_materialised(model, source)
 
 # %% ../nbs/04_model.ipynb #f116ea08
 _MLCLAP_AUDIO, _MLCLAP_TEXT = 'audio_encoder.model.', 'text_encoder.model.'

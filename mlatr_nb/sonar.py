@@ -25,7 +25,8 @@ from .core import SONAR_LANGS, check_lang, expand_langs, module_device, atomic_w
 __all__ = ['PARALLEL_CAPTIONS', 'SONAR_MAX_LEN', 'HF_IDS', 'FAIRSEQ2_IDS', 'SONAR_CONFIGS', 'SONAR_HEAD_DIM',
            'hf_to_fairseq2_ids', 'fairseq2_to_hf_ids', 'train_sentencepiece', 'SonarTokenizer',
            'Fairseq2SonarTokenizer', 'SonarConfig', 'sonar_config', 'masked_mean', 'init_fairseq2_weights',
-           'SonarTextTower', 'convert_fairseq2_sonar', 'convert_to_fairseq2_sonar', 'load_state_dict_strict']
+           'SonarTextTower', 'convert_fairseq2_sonar', 'convert_to_fairseq2_sonar', 'load_state_dict_strict',
+           'check_materialised']
 
 # %% ../nbs/03_sonar.ipynb #5b434828
 PARALLEL_CAPTIONS: dict[str, tuple[str, ...]] = {
@@ -635,13 +636,14 @@ def _read_hf_weights(folder: Path) -> tuple[dict, str]:
 def load_weights(self: SonarTextTower,
                  state_dict: dict,            # tensors in `layout`
                  layout: str = 'hf',          # 'hf' (transformers keys) or 'fairseq2' (sonar-space keys, maybe under 'model')
-                 source: str = 'state dict'): # where they came from, for error messages
+                 source: str = 'state dict',  # where they came from, for error messages
+                 assign: bool = False):       # take the tensors themselves (a tower built on the meta device)
     "Load weights in either layout into this tower's backend, strictly."
     if layout not in ('hf', 'fairseq2'): raise ValueError(f"layout must be 'hf' or 'fairseq2', got {layout!r}.")
     if layout == 'fairseq2' and self.backend == 'hf': state_dict = convert_fairseq2_sonar(state_dict)
     elif layout == 'hf' and self.backend == 'sonar': state_dict = convert_to_fairseq2_sonar(state_dict)
     else: state_dict = _unwrap(state_dict)
-    with torch.no_grad(): load_state_dict_strict(self.encoder, state_dict, source)
+    with torch.no_grad(): load_state_dict_strict(self.encoder, state_dict, source, assign=assign)
     return self
 
 @patch
@@ -649,6 +651,15 @@ def hf_state_dict(self: SonarTextTower) -> dict[str, torch.Tensor]:
     "This tower's weights in transformers' layout (converted from fairseq2's for the `sonar` backend)."
     sd = {k: v for k, v in self.encoder.state_dict().items() if not k.endswith(_COMPUTED_BUFFERS)}
     return sd if self.backend == 'hf' else convert_fairseq2_sonar(sd)
+
+def check_materialised(
+    module: nn.Module,  # a model built on the meta device and then loaded with `assign=True`
+    source: str,        # what it was loaded from, for the error
+) -> nn.Module:
+    "Raise if any parameter or buffer of `module` is still on the meta device, that is, was never loaded."
+    left = [n for n, t in [*module.named_parameters(), *module.named_buffers()] if t.is_meta]
+    if left: raise RuntimeError(f"{source}: {len(left)} tensors were never loaded ({', '.join(left[:5])}): a bug, please report it")
+    return module
 
 # %% ../nbs/03_sonar.ipynb #68741283
 @patch
@@ -691,7 +702,10 @@ def from_pretrained(cls: SonarTextTower,
         elif path.is_dir(): tokenizer = SonarTokenizer.from_pretrained(path)
         elif spm_file.exists(): tokenizer = SonarTokenizer.from_spm(spm_file)
         else: raise FileNotFoundError(f"No SentencePiece model for {path}: pass spm= (SONAR's is {_FAIRSEQ2_SPM_NAME}).")
-    tower = cls(config, backend=backend)
-    tower.load_weights(sd, layout, source)
+    from accelerate import init_empty_weights
+    with init_empty_weights(include_buffers=False): tower = cls(config, backend=backend)   # nothing initialised, only to be overwritten
+    dtype = next(tower.parameters()).dtype      # the dtype a tower is built in; a float16 file is widened to it, as before
+    sd = {k: v.to(dtype) if v.is_floating_point() else v for k, v in sd.items()}
+    check_materialised(tower.load_weights(sd, layout, source, assign=True), source)
     tower.set_tokenizer(tokenizer)
     return tower.eval()
