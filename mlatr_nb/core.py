@@ -16,7 +16,8 @@ import torch
 
 # %% auto #0
 __all__ = ['LANGUAGES', 'SONAR_LANGS', 'PAPER_LANGS', 'Language', 'check_lang', 'expand_langs', 'check_langs', 'seed_everything',
-           'default_device', 'autocast_dtype', 'module_device', 'state_fingerprint', 'atomic_write', 'positive_int']
+           'default_device', 'autocast_dtype', 'module_device', 'state_fingerprint', 'atomic_write', 'positive_int',
+           'non_negative_int']
 
 # %% ../nbs/00_core.ipynb #86ab561b
 _SONAR_LANGUAGE_NAMES = (
@@ -218,11 +219,20 @@ def atomic_write(
     return path
 
 # %% ../nbs/00_core.ipynb #23f68d75
+def _int_at_least(text: str, least: int, what: str) -> int:
+    try: n = int(text)
+    except ValueError: raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}") from None
+    if n < least: raise argparse.ArgumentTypeError(f"must be {what}, got {n}")
+    return n
+
 def positive_int(
     text: str,  # the flag's value as typed
 ) -> int:
     "argparse `type` for a count: the integer `text` names, which must be at least 1."
-    try: n = int(text)
-    except ValueError: raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
-    if n < 1: raise argparse.ArgumentTypeError(f"must be a positive integer, got {n}")
-    return n
+    return _int_at_least(text, 1, 'a positive integer')
+
+def non_negative_int(
+    text: str,  # the flag's value as typed
+) -> int:
+    "argparse `type` for a count that may be 0: the integer `text` names, which must be at least 0."
+    return _int_at_least(text, 0, 'an integer >= 0')

@@ -17,7 +17,7 @@ import torch
 
 from fastcore.basics import patch
 
-from .core import atomic_write, check_lang, state_fingerprint
+from .core import atomic_write, check_lang, non_negative_int, positive_int, state_fingerprint
 from .audio import SAMPLE_RATE, audio_seconds, load_audio
 from .data import Manifest, read_manifest
 from .sampling import Skipped, SkipLog
@@ -478,26 +478,26 @@ def _search_parser():
     b.add_argument('model_dir', help='folder written by MLCLAP.save_pretrained (e.g. runs/synthetic/final)')
     b.add_argument('audio', help='folder of audio files (searched recursively: wav, flac, ogg, mp3) or a manifest')
     b.add_argument('index_dir', help='the index folder to write or update')
-    b.add_argument('--batch-size', type=int, default=32, help='clips per audio forward pass (default: 32)')
-    b.add_argument('--num-workers', type=int, default=2, help='DataLoader processes decoding audio (default: 2)')
+    b.add_argument('--batch-size', type=positive_int, default=32, help='clips per audio forward pass (default: 32)')
+    b.add_argument('--num-workers', type=non_negative_int, default=2, help='DataLoader processes decoding audio (default: 2)')
     b.add_argument('--ann', choices=[*ANN_KINDS, 'none'], help='also build a FAISS index for approximate search (needs the faiss '
                    "extra), or drop one with 'none' (default: keep what the index has, rebuilt if the clips changed)")
-    b.add_argument('--nlist', type=int, help='IVF cells (default: the square root of the number of clips)')
-    b.add_argument('--nprobe', type=int, help='IVF cells a query scans by default (default: a tenth of --nlist)')
-    b.add_argument('--hnsw-m', type=int, help='HNSW links per clip (default: 32)')
-    b.add_argument('--ef-construction', type=int, help='HNSW candidates kept while building (default: 80)')
-    b.add_argument('--ef-search', type=int, help='HNSW candidates a query keeps by default (default: 128)')
+    b.add_argument('--nlist', type=positive_int, help='IVF cells (default: the square root of the number of clips)')
+    b.add_argument('--nprobe', type=positive_int, help='IVF cells a query scans by default (default: a tenth of --nlist)')
+    b.add_argument('--hnsw-m', type=positive_int, help='HNSW links per clip (default: 32)')
+    b.add_argument('--ef-construction', type=positive_int, help='HNSW candidates kept while building (default: 80)')
+    b.add_argument('--ef-search', type=positive_int, help='HNSW candidates a query keeps by default (default: 128)')
     b.add_argument('--no-progress', action='store_true', help='no progress bar')
     b.add_argument('--json', action='store_true', help='print a JSON summary instead of a line')
     q = sub.add_parser('query', help='search an index with a caption or an audio file')
     q.add_argument('index_dir', help='an index folder written by build')
     q.add_argument('query', help='a caption, or the path of an audio file (query by example)')
     q.add_argument('--lang', metavar='CODE', help="NLLB code of a text query, e.g. cat_Latn, jpn_Jpan (required for text)")
-    q.add_argument('-k', type=int, default=10, help='how many clips to return (default: 10)')
+    q.add_argument('-k', type=positive_int, default=10, help='how many clips to return (default: 10)')
     q.add_argument('--model', help='model folder to use instead of the one the index was built from (same weights)')
     q.add_argument('--exact', action='store_true', help='search every embedding even when the index has a FAISS index')
-    q.add_argument('--nprobe', type=int, help='IVF cells to scan for this query (FAISS IVF indexes only)')
-    q.add_argument('--ef-search', type=int, help='HNSW candidates to keep for this query (FAISS HNSW indexes only)')
+    q.add_argument('--nprobe', type=positive_int, help='IVF cells to scan for this query (FAISS IVF indexes only)')
+    q.add_argument('--ef-search', type=positive_int, help='HNSW candidates to keep for this query (FAISS HNSW indexes only)')
     q.add_argument('--json', action='store_true', help='print the hits as JSON')
     return p
 

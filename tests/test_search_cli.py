@@ -18,3 +18,13 @@ def test_missing_index_is_a_clear_error(tmp_path):
     assert r.returncode == 1 and 'No audio index at' in r.stderr
     r = subprocess.run([console_script('mlatr-search'), 'frobnicate'], capture_output=True, text=True, timeout=300)
     assert r.returncode == 2 and "invalid choice: 'frobnicate'" in r.stderr
+
+
+def test_count_flags_are_checked_by_argparse(tmp_path):
+    "A count of 0 (or a negative number of workers) stops at the parser, with exit 2, before anything is read or written."
+    for args, message in ((['query', str(tmp_path/'idx'), 'a dog', '--lang', 'eng_Latn', '-k', '0'], 'argument -k: must be a positive integer, got 0'),
+                          (['build', 'model', 'audio', str(tmp_path/'idx'), '--num-workers', '-1'], 'argument --num-workers: must be an integer >= 0, got -1'),
+                          (['build', 'model', 'audio', str(tmp_path/'idx'), '--ann', 'ivf', '--nlist', '0'], 'argument --nlist: must be a positive integer, got 0')):
+        r = subprocess.run([console_script('mlatr-search'), *args], capture_output=True, text=True, timeout=300)
+        assert r.returncode == 2 and message in r.stderr, r.stderr
+    assert not (tmp_path/'idx').exists()
