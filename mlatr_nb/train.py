@@ -88,7 +88,7 @@ class TrainConfig:
     max_grad_norm: float = field(default=1.0, metadata={'help': 'clip the gradient norm to this (0: no clipping)'})
     batch_size: int = field(default=32, metadata={'help': 'examples per step over all processes (the negatives of each example)'})
     grad_accum: int = field(default=1, metadata={'help': 'micro-batches of --batch-size per optimizer step'})
-    epochs: int = field(default=24, metadata={'help': 'passes over the data'})
+    epochs: int = field(default=32, metadata={'help': 'passes over the data'})
     max_train_seconds: float = field(default=10.0, metadata={'help': 'train on a random window of this length of longer clips, drawn anew each epoch (0: whole clips)'})
     max_steps: int | None = field(default=None, metadata={'help': 'stop after this many optimizer steps (default: all epochs)'})
     mixed_precision: Literal['no', 'fp16', 'bf16'] = field(default='no', metadata={'help': "autocast dtype (accelerate); 'bf16' is faster on GPUs and on CPUs with AVX512-BF16 or AMX, but on a CPU its results depend on which of those the CPU has"})
