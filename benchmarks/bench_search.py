@@ -1,8 +1,8 @@
 """Search: how fast an index is built on this CPU, and exact vs FAISS (IVF, HNSW) search at 10k, 100k and 1M clips.
 
 Build: `AudioIndex.build` over 200 clips of the synthetic set (1 to 15 s, written as WAV files) with the main job's
-tiny towers (random weights: speed does not depend on training), 2 DataLoader workers; then a rebuild of the same
-folder, which finds nothing to embed.
+tiny towers (random weights: speed does not depend on training), with 2 DataLoader workers decoding the audio (or each
+count `--num-workers` names, in turn); then a rebuild of the same folder, which finds nothing to embed.
 
 Query: 1024-d unit vectors in two collections of each size. `uniform`: independent random directions, queried with
 random directions, the hardest case for an approximate index (every distance is about the same). `grouped`: vectors
@@ -12,7 +12,8 @@ HNSW with the library's defaults (`AudioIndex.build_ann`): build time, median la
 query already embedded), recall@10 against exact search over 100 queries. HNSW is built up to --hnsw-max-size clips
 (its build is the slow part: each insertion is a search).
 
-Run: python benchmarks/bench_search.py [--clips 200] [--sizes 10000 100000 1000000] [--kinds ivf hnsw]
+Run: python benchmarks/bench_search.py [--clips 200] [--num-workers 0 2] [--sizes 10000 100000 1000000] [--kinds ivf hnsw]
+(`--sizes` with no value times only the build.)
 """
 import argparse, json, os, shutil, sys, tempfile, time
 from pathlib import Path
@@ -22,7 +23,8 @@ import torch
 
 p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
 p.add_argument('--clips', type=int, default=200, help='synthetic clips to index (default 200; 0 skips the build)')
-p.add_argument('--sizes', type=int, nargs='+', default=[10_000, 100_000, 1_000_000], help='collection sizes for queries')
+p.add_argument('--num-workers', type=int, nargs='+', default=[2], help='DataLoader workers of the build (default 2; several are timed in turn)')
+p.add_argument('--sizes', type=int, nargs='*', default=[10_000, 100_000, 1_000_000], help='collection sizes for queries')
 p.add_argument('--kinds', nargs='*', default=['ivf', 'hnsw'], help='FAISS index kinds to compare with exact search')
 p.add_argument('--data', nargs='+', default=['uniform', 'grouped'], help='which collections (uniform, grouped)')
 p.add_argument('--hnsw-max-size', type=int, default=100_000,
@@ -62,18 +64,19 @@ try:
         torch.manual_seed(0)
         model = MLCLAP(audio=ced_config('tiny'), text=sonar_config('tiny', vocab_size=tok.embedding_size), tokenizer=tok)
         seconds = sum(__import__('soundfile').info(str(it.audio)).duration for it in syn)
-        t0 = time.perf_counter()
-        AudioIndex.build(model, tmp/'syn'/'audio', tmp/'index', num_workers=2, progress=False)
-        build = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        AudioIndex.build(model, tmp/'syn'/'audio', tmp/'index', num_workers=2, progress=False)
-        rebuild = time.perf_counter() - t0
-        print(f"build: {args.clips} clips ({seconds / 60:.1f} min of audio) in {build:.1f} s = {args.clips / build:.1f} clips/s "
-              f"({seconds / build:.0f} s of audio per s); rebuild with nothing new: {rebuild:.1f} s", flush=True)
+        for run, workers in enumerate(args.num_workers):
+            t0 = time.perf_counter()
+            AudioIndex.build(model, tmp/'syn'/'audio', tmp/f'index-{run}', num_workers=workers, progress=False)
+            build = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            AudioIndex.build(model, tmp/'syn'/'audio', tmp/f'index-{run}', num_workers=workers, progress=False)
+            rebuild = time.perf_counter() - t0
+            print(f"build with {workers} workers: {args.clips} clips ({seconds / 60:.1f} min of audio) in {build:.1f} s = "
+                  f"{args.clips / build:.1f} clips/s ({seconds / build:.0f} s of audio per s); rebuild with nothing new: {rebuild:.1f} s", flush=True)
 
     rng = np.random.default_rng(0)
-    print('\n| collection | clips | search | settings | build | query (median of 20) | recall@10 (100 queries) |\n'
-          '|---|---:|---|---|---:|---:|---:|', flush=True)
+    if args.sizes: print('\n| collection | clips | search | settings | build | query (median of 20) | recall@10 (100 queries) |\n'
+                         '|---|---:|---|---|---:|---:|---:|', flush=True)
     for n in args.sizes:
         for data in args.data:
             folder = tmp/f'{data}-{n}'; folder.mkdir()
