@@ -49,7 +49,7 @@ MEASURE = textwrap.dedent('''
     def rss_mib():
         with open('/proc/self/status') as f: return next(int(l.split()[1]) for l in f if l.startswith('VmRSS')) / 1024
     folder, pt, case = sys.argv[1], sys.argv[2], sys.argv[3]
-    ced, sonar = str(os.path.dirname(folder)) + '/ced-base.safetensors', str(os.path.dirname(folder)) + '/sonar-basic' 
+    ced, sonar = str(os.path.dirname(folder)) + '/ced-base.safetensors', str(os.path.dirname(folder)) + '/sonar-basic'
     before = rss_mib()
     t0 = time.perf_counter()
     if case == 'read safetensors': obj = load_file(folder + '/model.safetensors')
