@@ -24,7 +24,7 @@ os.environ.setdefault('HF_HUB_OFFLINE', '1')
 import numpy as np, torch, torch.nn as nn, torch.nn.functional as F
 from transformers import get_scheduler
 from mlatr_nb.audio import collate_waveforms, load_audio
-from mlatr_nb.core import seed_everything
+from mlatr_nb.core import positive_int, seed_everything
 from mlatr_nb.sampling import audio_durations, example_loader
 from mlatr_nb.synthetic import SYNTH_KINDS, synthetic_attributes, synthetic_dataset
 from mlatr_nb.train import TrainConfig, build_model, calibrate_mel_norm, epoch_plan, make_sampler, prepare_data
@@ -64,13 +64,10 @@ def breakdown(right: torch.Tensor, attrs) -> dict[str, float]:
         out[name] = 100 * right[torch.tensor(keep)].float().mean().item()
     return out
 
-def probe_tower(cfg: TrainConfig, data, train_labels: torch.Tensor, held_out, labels: torch.Tensor,
+def probe_tower(cfg: TrainConfig, model, data, train_labels: torch.Tensor, held_out, labels: torch.Tensor,
                 steps: int | None) -> tuple[torch.Tensor, int, float]:
-    """Train the main job's new audio tower and a linear head on the direction labels: (right on each held-out clip, steps,
+    """Train a new model's audio tower and a linear head on the direction labels: (right on each held-out clip, steps,
     % right on the training windows of the last epoch it ran)."""
-    seed_everything(cfg.seed)
-    model = build_model(cfg, data.tokenizer)
-    calibrate_mel_norm(model, data.train)
     head = nn.Linear(cfg.embed_dim, 2)
     params = [*model.audio_tower.parameters(), *model.audio_proj.parameters(), *model.temperature.parameters(), *head.parameters()]
     sampler, durations = make_sampler(cfg, data.train), np.minimum(audio_durations(data.train), cfg.max_train_seconds)
@@ -98,12 +95,11 @@ def probe_tower(cfg: TrainConfig, data, train_labels: torch.Tensor, held_out, la
 
 p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0], formatter_class=argparse.RawDescriptionHelpFormatter)
 p.add_argument('--seeds', type=int, nargs='+', default=[0], help='training seeds; held-out clips use seed + 1000 (default: 0)')
-p.add_argument('--held-out-clips', type=int, default=400, help='held-out clips to score (default: 400)')
-p.add_argument('--steps', type=int, help="optimizer steps of the tower probe (default: the main job's, 384)")
+p.add_argument('--held-out-clips', type=positive_int, default=400, help='held-out clips to score (default: 400)')
+p.add_argument('--steps', type=positive_int, help="optimizer steps of the tower probe (default: the main job's, 384)")
 p.add_argument('--out', help='folder for the synthetic clips (default: a temporary folder, deleted afterwards)')
 args = p.parse_args()
 if args.held_out_clips < 10: p.error(f'--held-out-clips must be at least 10, got {args.held_out_clips}')
-if args.steps is not None and args.steps < 1: p.error(f'--steps must be a positive integer, got {args.steps}')
 root = Path(args.out) if args.out else Path(tempfile.mkdtemp())
 torch.set_num_threads(int(os.environ.get('OMP_NUM_THREADS', 2)))
 rows = []
@@ -116,11 +112,13 @@ for seed in args.seeds:
     attrs = synthetic_attributes(args.held_out_clips, held_seed)
     labels = torch.tensor([a.direction == 'rising' for a in attrs]).long()
     train_labels = torch.tensor([a.direction == 'rising' for a in synthetic_attributes(len(data.train), cfg.data_seed)]).long()
-    frontend_of = build_model(cfg, data.tokenizer)   # the statistics see the model's own log-mel
-    classify = fit_classifier(clip_statistics(frontend_of, data.train), train_labels, seed)
-    hand = breakdown(classify(clip_statistics(frontend_of, held_out)).argmax(1) == labels, attrs)
-    right, steps, fitted = probe_tower(cfg, data, train_labels, held_out, labels, args.steps)
+    seed_everything(cfg.seed)   # the main job's new weights and mel statistics
+    model = build_model(cfg, data.tokenizer)
+    calibrate_mel_norm(model, data.train)
+    right, steps, fitted = probe_tower(cfg, model, data, train_labels, held_out, labels, args.steps)
     tower = breakdown(right, attrs)
+    classify = fit_classifier(clip_statistics(model, data.train), train_labels, seed)   # the model's own log-mel (no weights)
+    hand = breakdown(classify(clip_statistics(model, held_out)).argmax(1) == labels, attrs)
     rows.append((seed, hand, tower))
     print(f"seed {seed}: {len(data.train)} training clips, {steps} tower steps (last epoch: {fitted:.1f} % of training "
           f"windows right), {time.perf_counter() - t0:.0f} s (load {os.getloadavg()[0]:.2f})", flush=True)

@@ -15,15 +15,16 @@ query already embedded), recall@10 against exact search over 100 queries. HNSW i
 Run: python benchmarks/bench_search.py [--clips 200] [--num-workers 0 2] [--sizes 10000 100000 1000000] [--kinds ivf hnsw]
 (`--sizes` with no value times only the build.)
 """
-import argparse, json, os, shutil, sys, tempfile, time
+import argparse, json, os, shutil, tempfile, time
 from pathlib import Path
 
 import numpy as np
 import torch
+from mlatr_nb.core import non_negative_int
 
 p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
 p.add_argument('--clips', type=int, default=200, help='synthetic clips to index (default 200; 0 skips the build)')
-p.add_argument('--num-workers', type=int, nargs='+', default=[2], help='DataLoader workers of the build (default 2; several are timed in turn)')
+p.add_argument('--num-workers', type=non_negative_int, nargs='+', default=[2], help='DataLoader workers of the build (default 2; several are timed in turn)')
 p.add_argument('--sizes', type=int, nargs='*', default=[10_000, 100_000, 1_000_000], help='collection sizes for queries')
 p.add_argument('--kinds', nargs='*', default=['ivf', 'hnsw'], help='FAISS index kinds to compare with exact search')
 p.add_argument('--data', nargs='+', default=['uniform', 'grouped'], help='which collections (uniform, grouped)')
