@@ -14,7 +14,9 @@ This benchmark asks where the limit sits, on the main job's own training clips a
 
 For each seed it prints both accuracies on the held-out clips, split by the first event's kind and by whether a second
 event follows; 50 % is chance.
-Run: python benchmarks/bench_direction.py [--seeds 0 2 3] [--held-out-clips 400] [--steps N] [--out DIR]
+`--audio-time-pos-init sincos` starts the tower's time positions from a sine-cosine table instead (`02_ced`).
+Run: python benchmarks/bench_direction.py [--seeds 0 2 3] [--held-out-clips 400] [--steps N]
+     [--audio-time-pos-init normal|sincos] [--out DIR]
 """
 import argparse, os, shutil, statistics, tempfile, time
 from dataclasses import replace
@@ -97,6 +99,8 @@ p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0], formatter_clas
 p.add_argument('--seeds', type=int, nargs='+', default=[0], help='training seeds; held-out clips use seed + 1000 (default: 0)')
 p.add_argument('--held-out-clips', type=positive_int, default=400, help='held-out clips to score (default: 400)')
 p.add_argument('--steps', type=positive_int, help="optimizer steps of the tower probe (default: the main job's, 384)")
+p.add_argument('--audio-time-pos-init', choices=['normal', 'sincos'], default='normal',
+               help="the new tower's time positions, as mlatr-train's flag: random (the main job's) or a sine-cosine table")
 p.add_argument('--out', help='folder for the synthetic clips (default: a temporary folder, deleted afterwards)')
 args = p.parse_args()
 if args.held_out_clips < 10: p.error(f'--held-out-clips must be at least 10, got {args.held_out_clips}')
@@ -105,7 +109,8 @@ torch.set_num_threads(int(os.environ.get('OMP_NUM_THREADS', 2)))
 rows = []
 for seed in args.seeds:
     t0 = time.perf_counter()
-    cfg = replace(TrainConfig(), seed=seed, output_dir=str(root/f'seed-{seed}'), eval_data='none')
+    cfg = replace(TrainConfig(), seed=seed, output_dir=str(root/f'seed-{seed}'), eval_data='none',
+                  audio_time_pos_init=args.audio_time_pos_init)
     data = prepare_data(cfg)
     held_seed = cfg.data_seed + 1000
     held_out = synthetic_dataset(args.held_out_clips, langs=['eng_Latn'], seed=held_seed, root=root/f'seed-{seed}'/'held-out')
@@ -124,7 +129,7 @@ for seed in args.seeds:
           f"windows right), {time.perf_counter() - t0:.0f} s (load {os.getloadavg()[0]:.2f})", flush=True)
 if not args.out: shutil.rmtree(root)
 cols = list(rows[0][1])
-print('\ndirection accuracy (%) on held-out clips (50 % is chance)')
+print(f'\ndirection accuracy (%) on held-out clips (50 % is chance); time positions: {args.audio_time_pos_init}')
 print('| seed | classifier on | ' + ' | '.join(cols) + ' |')
 print('|---|---|' + '---:|' * len(cols))
 for seed, hand, tower in rows:

@@ -21,10 +21,10 @@ from fastcore.basics import patch
 from .core import atomic_write
 
 # %% auto #0
-__all__ = ['CED_SIZES', 'CEDConfig', 'ced_config', 'SwapAxes', 'PatchEmbed', 'Attention', 'Mlp', 'Block', 'count_chunks',
-           'valid_time_patches', 'patch_token_mask', 'Chunks', 'split_into_chunks', 'CEDOutput', 'CEDEncoder',
-           'ced_key_to_hf', 'ced_key_from_hf', 'detect_ced_layout', 'convert_ced_state_dict', 'read_ced_state_dict',
-           'load_ced_checkpoint', 'save_ced_checkpoint']
+__all__ = ['CED_SIZES', 'CEDConfig', 'ced_config', 'sincos_positions', 'SwapAxes', 'PatchEmbed', 'Attention', 'Mlp', 'Block',
+           'count_chunks', 'valid_time_patches', 'patch_token_mask', 'Chunks', 'split_into_chunks', 'CEDOutput',
+           'CEDEncoder', 'ced_key_to_hf', 'ced_key_from_hf', 'detect_ced_layout', 'convert_ced_state_dict',
+           'read_ced_state_dict', 'load_ced_checkpoint', 'save_ced_checkpoint']
 
 # %% ../nbs/02_ced.ipynb #d2d3bd8d
 @dataclass(frozen=True)
@@ -43,6 +43,8 @@ class CEDConfig:
                                 # there, since DDP rejects parameters that get no gradient)
     pos_init_std: float = 0.02  # std of new position embeddings (CED's 0.02; a tower trained from nothing wants
                                 # about 1, see below); loading a checkpoint replaces them
+    time_pos_init: str = 'normal'  # new time positions: 'normal' (CED's random draw) or 'sincos' (a smooth
+                                   # sine-cosine table of the same std, `sincos_positions`); learnt either way
 
     def __post_init__(self):
         for f in ('embed_dim', 'num_heads', 'depth', 'n_mels', 'patch_size', 'target_length', 'num_classes'):
@@ -51,6 +53,8 @@ class CEDConfig:
         if isinstance(self.pos_init_std, bool) or not isinstance(self.pos_init_std, (int, float)) \
                 or not math.isfinite(self.pos_init_std) or self.pos_init_std < 0:
             raise ValueError(f"CEDConfig.pos_init_std must be a finite number >= 0, got {self.pos_init_std!r}")
+        if self.time_pos_init not in ('normal', 'sincos'):
+            raise ValueError(f"CEDConfig.time_pos_init must be 'normal' or 'sincos', got {self.time_pos_init!r}")
         if self.embed_dim % self.num_heads:
             raise ValueError(f"CEDConfig.embed_dim={self.embed_dim} is not divisible by num_heads={self.num_heads}")
         if self.n_mels % self.patch_size or self.target_length < self.patch_size:
@@ -78,6 +82,21 @@ def ced_config(
     if bad: raise TypeError(f"ced_config got unknown field(s) {bad}; CEDConfig fields are {sorted(known)}")
     dim, heads = CED_SIZES[name]
     return replace(CEDConfig(name=name, embed_dim=dim, num_heads=heads), **overrides)
+
+# %% ../nbs/02_ced.ipynb #5e70a5e5
+def sincos_positions(
+    n_positions: int,   # time columns, e.g. 63 for a CED chunk
+    dim: int,           # embedding width D (even)
+    std: float = 1.0,   # standard deviation of the table's entries
+    longest: float = 200.0,  # ratio of the longest period to the shortest (2 pi columns)
+) -> torch.Tensor:      # (dim, n_positions): sines in the first half of the rows, cosines in the second
+    "A sine-cosine position table: row pairs at geometrically spaced frequencies, scaled so its entries have std `std`."
+    if dim % 2: raise ValueError(f"sincos_positions needs an even dim, got {dim}")
+    omega = longest ** (-torch.arange(dim // 2, dtype=torch.float64) / (dim // 2))
+    angle = omega[:, None] * torch.arange(n_positions, dtype=torch.float64)
+    table = torch.cat([angle.sin(), angle.cos()])
+    return (table * std / table.std()).float()   # the slow rows hardly turn within n_positions, so measure the std
+
 
 # %% ../nbs/02_ced.ipynb #5f6ad68a
 class SwapAxes(nn.Module):
@@ -245,7 +264,9 @@ class CEDEncoder(nn.Module):
         n_freq, n_time = c.grid
         self.init_bn = nn.Sequential(SwapAxes(1, 2), nn.BatchNorm2d(c.n_mels, eps=1e-5, momentum=0.01), SwapAxes(1, 2))
         self.patch_embed = PatchEmbed(c.embed_dim, c.patch_size)
-        self.time_pos_embed = nn.Parameter(torch.randn(1, c.embed_dim, 1, n_time) * c.pos_init_std)
+        time_pos = (sincos_positions(n_time, c.embed_dim, c.pos_init_std) if c.time_pos_init == 'sincos'
+                    else torch.randn(c.embed_dim, n_time) * c.pos_init_std)
+        self.time_pos_embed = nn.Parameter(time_pos[None, :, None, :])
         self.freq_pos_embed = nn.Parameter(torch.randn(1, c.embed_dim, n_freq, 1) * c.pos_init_std)
         self.blocks = nn.ModuleList(Block(c.embed_dim, c.num_heads, c.mlp_ratio) for _ in range(c.depth))
         self.norm = nn.LayerNorm(c.embed_dim, eps=1e-6)

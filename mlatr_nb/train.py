@@ -68,6 +68,7 @@ class TrainConfig:
     audio_size: Literal['tiny', 'mini', 'small', 'base'] = field(default='tiny', metadata={'help': 'CED size of a new audio tower'})
     audio_depth: int | None = field(default=1, metadata={'help': "transformer blocks of a new audio tower (CED's published depth is 12; the main job's 1 buys it more steps in its 5 minutes)"})
     audio_pos_init_std: float = field(default=1.0, metadata={'help': "std of a new audio tower's position embeddings (CED initialises them at 0.02, too weak to learn pitch and timing in a short run)"})
+    audio_time_pos_init: Literal['normal', 'sincos'] = field(default='normal', metadata={'help': "a new audio tower's time positions: 'normal' draws them at random, as CED does; 'sincos' starts them from a smooth sine-cosine table of the same std (see 02_ced). The main job measured both"})
     text_size: Literal['tiny', 'small', 'basic'] = field(default='tiny', metadata={'help': "SONAR size of a new text tower ('basic' is the published one)"})
     embed_dim: int = field(default=1024, metadata={'help': 'width of the shared embedding space'})
     init: str | None = field(default=None, metadata={'help': 'start from a saved MLCLAP folder (save_pretrained layout)'})
@@ -330,7 +331,7 @@ def build_model(
     else:
         if tokenizer is None: raise ValueError("a new text tower needs a tokenizer")
         extra = {} if cfg.text_dropout is None else dict(dropout=cfg.text_dropout)
-        audio = ced_config(cfg.audio_size, pos_init_std=cfg.audio_pos_init_std,
+        audio = ced_config(cfg.audio_size, pos_init_std=cfg.audio_pos_init_std, time_pos_init=cfg.audio_time_pos_init,
                            **({} if cfg.audio_depth is None else dict(depth=cfg.audio_depth)))
         model = MLCLAP(audio=audio, text=sonar_config(cfg.text_size, vocab_size=tokenizer.embedding_size, **extra),
                        embed_dim=cfg.embed_dim, tokenizer=tokenizer)

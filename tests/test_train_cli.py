@@ -74,6 +74,8 @@ def test_bad_settings_are_named(tmp_path):
     assert r.returncode == 1 and 'audio_pos_init_std must be a finite number >= 0, got -1' in r.stderr
     r = run(train_cmd('--objective', 'kcl3'), check=False)
     assert r.returncode == 2 and "invalid choice: 'kcl3'" in r.stderr
+    r = run(train_cmd('--audio-time-pos-init', 'rope'), check=False)
+    assert r.returncode == 2 and "invalid choice: 'rope'" in r.stderr
 
 
 def test_unreadable_clip_is_skipped_and_counted(tmp_path):
