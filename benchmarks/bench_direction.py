@@ -14,9 +14,10 @@ This benchmark asks where the limit sits, on the main job's own training clips a
 
 For each seed it prints both accuracies on the held-out clips, split by the first event's kind and by whether a second
 event follows; 50 % is chance.
-`--audio-time-pos-init sincos` starts the tower's time positions from a sine-cosine table instead (`02_ced`).
+`--audio-time-pos-init sincos` starts the tower's time positions from a sine-cosine table instead (`02_ced`);
+`--synthetic-twins` sets the share of training clips that come in direction twins, batched together (`08_synthetic`).
 Run: python benchmarks/bench_direction.py [--seeds 0 2 3] [--held-out-clips 400] [--steps N]
-     [--audio-time-pos-init normal|sincos] [--out DIR]
+     [--audio-time-pos-init normal|sincos] [--synthetic-twins SHARE] [--out DIR]
 """
 import argparse, os, shutil, statistics, tempfile, time
 from dataclasses import replace
@@ -29,7 +30,7 @@ from mlatr_nb.audio import collate_waveforms, load_audio
 from mlatr_nb.core import positive_int, seed_everything
 from mlatr_nb.sampling import audio_durations, example_loader
 from mlatr_nb.synthetic import SYNTH_KINDS, synthetic_attributes, synthetic_dataset
-from mlatr_nb.train import TrainConfig, build_model, calibrate_mel_norm, epoch_plan, make_sampler, prepare_data
+from mlatr_nb.train import TrainConfig, batch_groups, build_model, calibrate_mel_norm, epoch_plan, make_sampler, prepare_data
 
 def envelope_statistics(mel: torch.Tensor, n_frames: int) -> torch.Tensor:
     "(3,) statistics of one clip's (n_mels, frames) log-mel in dB: level slope, centroid slope, start level under the peak."
@@ -73,7 +74,7 @@ def probe_tower(cfg: TrainConfig, model, data, train_labels: torch.Tensor, held_
     head = nn.Linear(cfg.embed_dim, 2)
     params = [*model.audio_tower.parameters(), *model.audio_proj.parameters(), *model.temperature.parameters(), *head.parameters()]
     sampler, durations = make_sampler(cfg, data.train), np.minimum(audio_durations(data.train), cfg.max_train_seconds)
-    plans = [epoch_plan(sampler, durations, cfg, e) for e in range(cfg.epochs)]
+    plans = [epoch_plan(sampler, durations, cfg, e, batch_groups(cfg, data.train)) for e in range(cfg.epochs)]
     total = min(steps or sum(map(len, plans)), sum(map(len, plans)))
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     schedule = get_scheduler('cosine', opt, num_warmup_steps=min(cfg.warmup_steps, total), num_training_steps=total)
@@ -101,6 +102,8 @@ p.add_argument('--held-out-clips', type=positive_int, default=400, help='held-ou
 p.add_argument('--steps', type=positive_int, help="optimizer steps of the tower probe (default: the main job's, 384)")
 p.add_argument('--audio-time-pos-init', choices=['normal', 'sincos'], default='normal',
                help="the new tower's time positions, as mlatr-train's flag: random (the main job's) or a sine-cosine table")
+p.add_argument('--synthetic-twins', type=float, default=TrainConfig.synthetic_twins,
+               help=f"share of the training clips in direction twins, as mlatr-train's flag (default: the main job's {TrainConfig.synthetic_twins})")
 p.add_argument('--out', help='folder for the synthetic clips (default: a temporary folder, deleted afterwards)')
 args = p.parse_args()
 if args.held_out_clips < 10: p.error(f'--held-out-clips must be at least 10, got {args.held_out_clips}')
@@ -110,13 +113,13 @@ rows = []
 for seed in args.seeds:
     t0 = time.perf_counter()
     cfg = replace(TrainConfig(), seed=seed, output_dir=str(root/f'seed-{seed}'), eval_data='none',
-                  audio_time_pos_init=args.audio_time_pos_init)
+                  audio_time_pos_init=args.audio_time_pos_init, synthetic_twins=args.synthetic_twins)
     data = prepare_data(cfg)
     held_seed = cfg.data_seed + 1000
     held_out = synthetic_dataset(args.held_out_clips, langs=['eng_Latn'], seed=held_seed, root=root/f'seed-{seed}'/'held-out')
     attrs = synthetic_attributes(args.held_out_clips, held_seed)
     labels = torch.tensor([a.direction == 'rising' for a in attrs]).long()
-    train_labels = torch.tensor([a.direction == 'rising' for a in synthetic_attributes(len(data.train), cfg.data_seed)]).long()
+    train_labels = torch.tensor([a.direction == 'rising' for a in synthetic_attributes(len(data.train), cfg.data_seed, cfg.twin_pairs)]).long()
     seed_everything(cfg.seed)   # the main job's new weights and mel statistics
     model = build_model(cfg, data.tokenizer)
     calibrate_mel_norm(model, data.train)
@@ -129,7 +132,8 @@ for seed in args.seeds:
           f"windows right), {time.perf_counter() - t0:.0f} s (load {os.getloadavg()[0]:.2f})", flush=True)
 if not args.out: shutil.rmtree(root)
 cols = list(rows[0][1])
-print(f'\ndirection accuracy (%) on held-out clips (50 % is chance); time positions: {args.audio_time_pos_init}')
+print(f'\ndirection accuracy (%) on held-out clips (50 % is chance); time positions: {args.audio_time_pos_init}; '
+      f'twins: {args.synthetic_twins}')
 print('| seed | classifier on | ' + ' | '.join(cols) + ' |')
 print('|---|---|' + '---:|' * len(cols))
 for seed, hand, tower in rows:

@@ -21,9 +21,9 @@ from .data import Item, Manifest, _requested_langs, aligned_captions
 
 # %% auto #0
 __all__ = ['UNSPACED_SCRIPTS', 'estimate_tokens', 'CaptionPair', 'KCLExample', 'CACLExample', 'InfoNCESampler', 'LESampler',
-           'KCLSampler', 'CACLSampler', 'audio_durations', 'length_bucketed_batches', 'padding_fraction', 'Skipped',
-           'example_slots', 'random_crop', 'ExampleDataset', 'decode_embedded_audio', 'ExampleBatch',
-           'collate_examples', 'example_loader', 'SkipLog']
+           'KCLSampler', 'CACLSampler', 'audio_durations', 'length_bucketed_batches', 'padding_fraction',
+           'grouped_batches', 'Skipped', 'example_slots', 'random_crop', 'ExampleDataset', 'decode_embedded_audio',
+           'ExampleBatch', 'collate_examples', 'example_loader', 'SkipLog']
 
 # %% ../nbs/09_sampling.ipynb #2b1a564d
 UNSPACED_SCRIPTS = frozenset({'Hans', 'Hant', 'Jpan', 'Thai', 'Laoo', 'Khmr', 'Mymr', 'Tibt'})
@@ -250,6 +250,41 @@ def padding_fraction(
     padded = sum(len(b) * lengths[list(b)].max() for b in batches if len(b))
     real = sum(lengths[list(b)].sum() for b in batches)
     return float(1 - real / padded) if padded else 0.0
+
+# %% ../nbs/09_sampling.ipynb #d4c0ffee
+def grouped_batches(
+    groups: Sequence[int],      # group number of each example; the examples of one group share a batch
+    batch_size: int,            # examples per batch (no group may be larger)
+    *,
+    seed: int = 0,              # with the epoch, fixes the batches
+    epoch: int = 0,             # the epoch being batched
+    drop_last: bool = True,     # leave out the examples that do not fill a last batch
+) -> list[list[int]]:           # example positions, batch by batch
+    "Random full batches that never split a group: shuffle the groups and fill batches in turn, a group too big for what is left waiting for the next."
+    batch_size = _check_count(batch_size, 'batch_size', 1)
+    groups = np.asarray(groups)
+    if groups.ndim != 1: raise ValueError(f"groups must be 1-D, got shape {groups.shape}")
+    rng = np.random.default_rng([_check_count(seed, 'seed'), _check_count(epoch, 'epoch'), 2])
+    _, inverse, counts = np.unique(groups, return_inverse=True, return_counts=True)
+    if len(counts) and counts.max() > batch_size:
+        raise ValueError(f"group {groups[inverse == counts.argmax()][0]} has {counts.max()} examples, more than batch_size={batch_size}")
+    units = np.split(np.argsort(inverse, kind='stable'), np.cumsum(counts)[:-1]) if len(counts) else []
+    batches, current, waiting = [], [], []
+    def place(pending):   # put each waiting group into the open batch if it fits; return those that did not
+        nonlocal current
+        left = []
+        for unit in pending:
+            if len(current) + len(unit) <= batch_size: current += unit.tolist()
+            else: left.append(unit)
+            if len(current) == batch_size: batches.append(current); current = []
+        return left
+    for i in rng.permutation(len(units)): waiting = place(waiting + [units[i]])
+    while waiting:   # the end of the epoch: what is left fills batches of its own
+        if current and len(current) + min(map(len, waiting)) > batch_size: batches.append(current); current = []
+        waiting = place(waiting)
+    if current: batches.append(current)
+    return [b for b in batches if len(b) == batch_size or not drop_last]
+
 
 # %% ../nbs/09_sampling.ipynb #4801aa06
 class Skipped(NamedTuple):

@@ -20,10 +20,10 @@ from .data import Item, Manifest, caption_table
 
 # %% auto #0
 __all__ = ['SYNTH_SR', 'SYNTH_KINDS', 'SYNTH_PITCH_HZ', 'SYNTH_PEAK', 'SYNTH_DURATIONS', 'SYNTH_DIRECTIONS', 'SYNTH_HISS_STD',
-           'SYNTH_FLOOR_STD', 'SYNTH_CAPTIONERS', 'SYNTH_LABELS', 'SYNTH_CHANGEABLE', 'SynthAttributes',
-           'random_attributes', 'render_clip', 'synthetic_clip', 'synthetic_captions', 'synthetic_dataset',
-           'synthetic_attributes', 'attribute_labels', 'change_attribute', 'counterfactual_accuracy',
-           'synthetic_tokenizer']
+           'SYNTH_FLOOR_STD', 'SYNTH_CAPTIONERS', 'SYNTH_TWIN_SUFFIX', 'SYNTH_LABELS', 'SYNTH_CHANGEABLE',
+           'SynthAttributes', 'random_attributes', 'render_clip', 'synthetic_clip', 'synthetic_captions',
+           'synthetic_layout', 'synthetic_dataset', 'synthetic_attributes', 'twin_groups', 'attribute_labels',
+           'change_attribute', 'counterfactual_accuracy', 'synthetic_tokenizer']
 
 # %% ../nbs/08_synthetic.ipynb #e5a0f685
 SYNTH_SR = 16_000   # Hz, the rate of CED and of `mlatr_nb.audio.SAMPLE_RATE`
@@ -279,29 +279,49 @@ def synthetic_captions(
     return {l: SYNTH_CAPTIONERS[l](attrs) for l in _synth_langs(langs)}
 
 # %% ../nbs/08_synthetic.ipynb #99edc1ed
+SYNTH_TWIN_SUFFIX = '-reversed'
+"Ends the clip id of a twin: the clip whose id it extends, with its direction reversed."
+
+def synthetic_layout(
+    n_clips: int,   # clips in the set, twins included
+    seed: int = 0,  # the set's seed
+    twins: int = 0, # pairs: the first `twins` drawn clips are each followed by their twin
+) -> list[tuple[str, int, bool]]:   # per clip: its id, the index i of `synthetic_clip((seed, i))`, reversed or not
+    "Which clip of the seed's sequence each position of a synthetic set holds, and its id."
+    if isinstance(n_clips, bool) or not isinstance(n_clips, (int, np.integer)) or n_clips < 1:
+        raise ValueError(f"n_clips must be a positive integer, got {n_clips!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    if isinstance(twins, bool) or not isinstance(twins, (int, np.integer)) or not 0 <= 2 * twins <= n_clips:
+        raise ValueError(f"twins must be an integer from 0 to n_clips // 2 = {n_clips // 2}, got {twins!r}")
+    ids = lambda i: f"synth-{seed}-{i:05d}"
+    pairs = [(ids(i) + suffix, i, rev) for i in range(twins) for suffix, rev in (('', False), (SYNTH_TWIN_SUFFIX, True))]
+    return pairs + [(ids(i), i, False) for i in range(twins, n_clips - twins)]
+
 def synthetic_dataset(
-    n_clips: int,                               # number of clips
+    n_clips: int,                               # number of clips, twins included
     langs: str | Sequence[str] = PAPER_LANGS,  # caption languages (default: the paper's 8)
     seed: int = 0,                              # clip i is `synthetic_clip((seed, i))`
     *,
     root: str | os.PathLike,                    # folder to write `audio/*.wav` and `manifest.jsonl` into
     subtype: str = 'PCM_16',                    # soundfile WAV subtype, e.g. 'PCM_16' or 'FLOAT'
+    twins: int = 0,                             # direction twins: the first `twins` clips each come with a copy whose
+                                                # direction is reversed (ids end in `SYNTH_TWIN_SUFFIX`)
 ) -> Manifest:
     "Generate `n_clips` clips with captions in `langs`, write them under `root`, and return their `Manifest`."
     import soundfile as sf
-    if isinstance(n_clips, bool) or not isinstance(n_clips, (int, np.integer)) or n_clips < 1:
-        raise ValueError(f"n_clips must be a positive integer, got {n_clips!r}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    layout = synthetic_layout(n_clips, seed, twins)
     langs, root = _synth_langs(langs), Path(root)
     (root/'audio').mkdir(parents=True, exist_ok=True)
     items = []
-    for i in range(n_clips):
-        wav, attrs = synthetic_clip((int(seed), i))
-        clip_id = f"synth-{seed}-{i:05d}"
+    for clip_id, i, reverse in layout:
+        attrs = random_attributes(_rngs((int(seed), i))[0])
+        if reverse: attrs = replace(attrs, direction=SYNTH_DIRECTIONS[1 - SYNTH_DIRECTIONS.index(attrs.direction)])
+        wav, _ = synthetic_clip((int(seed), i), attrs)   # the same waveform details: only the direction differs
         path = atomic_write(root/'audio'/f'{clip_id}.wav',
                             lambda tmp: sf.write(tmp, wav, SYNTH_SR, subtype=subtype, format='WAV'))
-        items.append(Item(clip_id, path, synthetic_captions(attrs, langs), source=f"synthetic_dataset(seed={seed}) clip {i}"))
+        what = f"synthetic_dataset(seed={seed}) clip {i}" + (', direction reversed' if reverse else '')
+        items.append(Item(clip_id, path, synthetic_captions(attrs, langs), source=what))
     manifest = Manifest(items, source=f"synthetic set '{root}' (seed {seed})", check_audio=True)
     manifest.to_jsonl(root/'manifest.jsonl')
     return manifest
@@ -309,9 +329,20 @@ def synthetic_dataset(
 def synthetic_attributes(
     n_clips: int,   # number of clips
     seed: int = 0,  # the set's seed, as given to `synthetic_dataset`
+    twins: int = 0, # its twins
 ) -> list[SynthAttributes]:
-    "The attributes of the clips `synthetic_dataset(n_clips, seed=seed)` makes, without rendering any audio."
-    return [random_attributes(_rngs((seed, i))[0]) for i in range(n_clips)]
+    "The attributes of the clips `synthetic_dataset(n_clips, seed=seed, twins=twins)` makes, without rendering any audio."
+    flip = lambda a: replace(a, direction=SYNTH_DIRECTIONS[1 - SYNTH_DIRECTIONS.index(a.direction)])
+    return [(flip if rev else lambda a: a)(random_attributes(_rngs((seed, i))[0])) for _, i, rev in synthetic_layout(n_clips, seed, twins)]
+
+def twin_groups(
+    ids: Sequence[str],   # clip ids of a manifest
+) -> np.ndarray:          # (n,) int: one group number per clip; a twin gets its original's
+    "Group numbers that pair each twin (id ending in `SYNTH_TWIN_SUFFIX`) with the clip it reverses; other clips stand alone."
+    keys = [c[:-len(SYNTH_TWIN_SUFFIX)] if c.endswith(SYNTH_TWIN_SUFFIX) else c for c in ids]
+    number = {k: n for n, k in enumerate(dict.fromkeys(keys))}
+    return np.array([number[k] for k in keys], dtype=np.int64)
+
 
 # %% ../nbs/08_synthetic.ipynb #328dbcea
 SYNTH_LABELS = ('kind', 'pitch', 'loudness', 'direction', 'duration_bucket', 'background', 'then_kind', 'then_pitch')

@@ -25,17 +25,17 @@ from .sonar import SonarTokenizer, sonar_config
 from .model import MLCLAP
 from .losses import cacl_loss, distill_loss, embedding_regularizer, info_nce, kcl_loss
 from .data import Manifest, read_manifest
-from .synthetic import synthetic_dataset, synthetic_tokenizer
+from .synthetic import synthetic_dataset, synthetic_layout, synthetic_tokenizer, twin_groups
 from .sampling import (CACLSampler, InfoNCESampler, KCLSampler, LESampler, SkipLog, audio_durations,
-                               example_loader, length_bucketed_batches)
+                               example_loader, grouped_batches, length_bucketed_batches)
 
 # %% auto #0
 __all__ = ['OBJECTIVES', 'TEACHER_FILE', 'CHECKPOINT_PREFIX', 'TrainConfig', 'read_config_file', 'stage_configs', 'RunData',
            'prepare_data', 'prepare_targets', 'build_model', 'calibrate_mel_norm', 'set_train_mode', 'make_sampler',
-           'objective_loss', 'distill_objective_loss', 'gather_sizes', 'gather_rows', 'epoch_plan', 'shard',
-           'TrainState', 'list_checkpoints', 'save_checkpoint', 'clean_partial_checkpoints', 'read_log', 'plot_log',
-           'TrainResult', 'make_accelerator', 'loader_workers', 'param_groups', 'train', 'recall_table', 'run',
-           'parse_train_args', 'train_cli']
+           'objective_loss', 'distill_objective_loss', 'gather_sizes', 'gather_rows', 'epoch_plan', 'batch_groups',
+           'shard', 'TrainState', 'list_checkpoints', 'save_checkpoint', 'clean_partial_checkpoints', 'read_log',
+           'plot_log', 'TrainResult', 'make_accelerator', 'loader_workers', 'param_groups', 'train', 'recall_table',
+           'run', 'parse_train_args', 'train_cli']
 
 # %% ../nbs/10_train.ipynb #d4949044
 OBJECTIVES = ('infonce', 'le', 'kcl', 'cacl', 'distill')
@@ -53,6 +53,7 @@ class TrainConfig:
     synthetic_eval_clips: int = field(default=100, metadata={'help': 'clips in the held-out synthetic evaluation set'})
     synthetic_root: str | None = field(default=None, metadata={'help': 'where the synthetic set is written (default: <output_dir>/synthetic)'})
     synthetic_seed: int | None = field(default=None, metadata={'help': 'seed of the synthetic training set; its evaluation set uses this + 1000 (default: --seed). Fix it to train several seeds on one set'})
+    synthetic_twins: float = field(default=0.0, metadata={'help': "share of the synthetic training clips that come in direction twins, a clip and its copy with the direction reversed, batched together (see 08_synthetic); the held-out clips have none. 0: every clip drawn independently, the main job's default (10_train measures 0.5)"})
     # objective
     objective: Literal['infonce', 'le', 'kcl', 'cacl', 'distill'] = field(default='cacl', metadata={'help': "training objective (CACL: the main job's best, measured in 10_train); 'distill' is stage 2 of the estimated-correspondences method"})
     le_ratio: float = field(default=0.1, metadata={'help': 'LE mixture: probability of adding each short translation'})
@@ -127,6 +128,11 @@ class TrainConfig:
         if self.audio_lr_scale == 0: raise ValueError("audio_lr_scale must be positive, got 0 (freeze_audio keeps the audio tower fixed)")
         if 0 < self.max_train_seconds < 0.16: raise ValueError(f"max_train_seconds must be 0 or at least 0.16 (one CED patch), got {self.max_train_seconds}")
         if self.le_ratio > 1: raise ValueError(f"le_ratio must be a probability in [0, 1], got {self.le_ratio}")
+        if isinstance(self.synthetic_twins, bool) or not isinstance(self.synthetic_twins, (int, float)) or not 0 <= self.synthetic_twins <= 1:
+            raise ValueError(f"synthetic_twins must be a share in [0, 1], got {self.synthetic_twins!r}")
+        if self.twin_pairs and self.bucket_pool > 1:
+            raise ValueError(f"synthetic_twins={self.synthetic_twins} keeps each twin pair in one random batch, which length-sorted "
+                             f"batches (bucket_pool={self.bucket_pool}) cannot promise: pass bucket_pool 1 or synthetic_twins 0")
         if self.text_dropout is not None and not 0 <= self.text_dropout < 1:
             raise ValueError(f"text_dropout must be in [0, 1), got {self.text_dropout}")
         choices = dict(objective=OBJECTIVES, distill_sampler=OBJECTIVES[:4], audio_size=('tiny', 'mini', 'small', 'base'), text_size=('tiny', 'small', 'basic'),
@@ -159,6 +165,11 @@ class TrainConfig:
 
     @property
     def synthetic(self) -> bool: return self.data == 'synthetic'
+
+    @property
+    def twin_pairs(self) -> int:
+        "Twin pairs in the synthetic training set (0 unless training on it)."
+        return round(self.synthetic_clips * self.synthetic_twins / 2) if self.synthetic else 0
 
     @property
     def data_seed(self) -> int:
@@ -253,12 +264,13 @@ def _main_first(accelerator, fn):
     if accelerator is None or accelerator.num_processes == 1: return fn()
     with accelerator.main_process_first(): return fn()
 
-def _synthetic_set(root: Path, n: int, seed: int) -> Manifest:
+def _synthetic_set(root: Path, n: int, seed: int, twins: int = 0, derived: Sequence[Path] = ()) -> Manifest:
     "The synthetic set in `root`, written if it is not there yet (its manifest is written last, so its presence means done)."
     if (root/'manifest.jsonl').is_file():
         m = read_manifest(root/'manifest.jsonl')
-        if len(m) == n and m.ids[0] == f'synth-{seed}-00000': return m
-    return synthetic_dataset(n, seed=seed, root=root)
+        if m.ids == [clip_id for clip_id, *_ in synthetic_layout(n, seed, twins)]: return m
+    for path in derived: Path(path).unlink(missing_ok=True)   # e.g. a tokenizer learnt from the captions being replaced
+    return synthetic_dataset(n, seed=seed, root=root, twins=twins)
 
 def _restrict(manifest: Manifest, langs: Sequence[str] | None, what: str) -> Manifest:
     "The manifest with only `langs` among each clip's captions."
@@ -280,7 +292,8 @@ def prepare_data(
 ) -> RunData:
     "Read (or make) the training and evaluation manifests and find the tokenizer."
     root = Path(cfg.synthetic_root or Path(cfg.output_dir)/'synthetic')
-    if cfg.synthetic: train = _main_first(accelerator, lambda: _synthetic_set(root/'train', cfg.synthetic_clips, cfg.data_seed))
+    if cfg.synthetic: train = _main_first(accelerator, lambda: _synthetic_set(root/'train', cfg.synthetic_clips, cfg.data_seed, cfg.twin_pairs,
+                                                                         derived=[root/'tokenizer.model']))
     else: train = read_manifest(cfg.data)
     ev = cfg.eval_source
     if ev == 'synthetic':   # another seed: clips the model never trained on
@@ -452,14 +465,24 @@ def epoch_plan(
     durations: np.ndarray,      # seconds per clip of the manifest
     cfg: TrainConfig,           # batch_size, grad_accum, bucket_pool, seed
     epoch: int,                 # which epoch
+    groups: np.ndarray | None = None,  # group number per clip (`batch_groups`): the examples of one group share a batch
 ) -> list[list[list]]:          # steps -> micro-batches -> example records
     "The optimizer steps of one epoch, each a list of `grad_accum` global batches of example records."
     examples = sampler.epoch(epoch)
-    lengths = durations[[ex.clip for ex in examples]] if examples else np.zeros(0)
-    batches = length_bucketed_batches(lengths, cfg.batch_size, seed=cfg.seed, epoch=epoch, pool=cfg.bucket_pool)
+    clips = [ex.clip for ex in examples]
+    if groups is not None: batches = grouped_batches(groups[clips], cfg.batch_size, seed=cfg.seed, epoch=epoch)
+    else: batches = length_bucketed_batches(durations[clips] if examples else np.zeros(0), cfg.batch_size, seed=cfg.seed,
+                                            epoch=epoch, pool=cfg.bucket_pool)
     batches = [[examples[i] for i in b] for b in batches]
     n_steps = len(batches) // cfg.grad_accum
     return [batches[s * cfg.grad_accum:(s + 1) * cfg.grad_accum] for s in range(n_steps)]
+
+def batch_groups(
+    cfg: TrainConfig,     # the run's settings
+    manifest: Manifest,   # its training clips
+) -> np.ndarray | None:   # group number per clip, or None when batches need not keep anything together
+    "Which clips `epoch_plan` keeps in one batch: the synthetic set's twin pairs (`twin_groups`), when it has them."
+    return twin_groups(manifest.ids) if cfg.twin_pairs else None
 
 def shard(
     batch: Sequence,  # the whole batch
@@ -700,9 +723,9 @@ def train(
     sampler = make_sampler(cfg, data.train, model.tokenizer)
     durations = audio_durations(data.train)
     if cfg.max_train_seconds: durations = np.minimum(durations, cfg.max_train_seconds)   # what a batch will hold
-    plans = {}
+    plans, groups = {}, batch_groups(cfg, data.train)
     def plan(e):
-        if e not in plans: plans[e] = epoch_plan(sampler, durations, cfg, e)
+        if e not in plans: plans[e] = epoch_plan(sampler, durations, cfg, e, groups)
         return plans[e]
     steps_per_epoch = [len(plan(e)) for e in range(cfg.epochs)]
     total = sum(steps_per_epoch) if cfg.max_steps is None else min(cfg.max_steps, sum(steps_per_epoch))

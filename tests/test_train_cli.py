@@ -14,11 +14,11 @@ from mlatr_nb.train import read_log
 
 @pytest.fixture(scope='module')
 def smoke(tmp_path_factory):
-    "The main job, shrunk: `mlatr-train --data synthetic` with 24 training clips, 12 held out, a 2-block CED (not the default 1), ML-CLAP's regulariser."
+    "The main job, shrunk: `mlatr-train --data synthetic` with 24 training clips (half in direction twins), 12 held out, a 2-block CED (not the default 1), ML-CLAP's regulariser."
     out = tmp_path_factory.mktemp('smoke')/'run'
     r = run([console_script('mlatr-train'), '--data', 'synthetic', '--synthetic-clips', '24', '--synthetic-eval-clips', '12',
              '--batch-size', '8', '--epochs', '2', '--embed-dim', '64', '--audio-depth', '2', '--embed-reg', '1',
-             '--eval-every-epoch', '--output-dir', str(out)])
+             '--synthetic-twins', '0.5', '--eval-every-epoch', '--output-dir', str(out)])
     return out, r
 
 
@@ -29,6 +29,16 @@ def test_smoke_saves_a_loadable_model(smoke):
     assert emb.shape == (1, 64)
     assert model.config.audio.embed_dim == 192 and model.config.text.model_dim == 128   # CED tiny, SONAR tiny
     assert model.config.audio.depth == 2 and len(model.audio_tower.blocks) == 2          # --audio-depth
+
+
+def test_smoke_trains_on_twins(smoke):
+    "--synthetic-twins 0.5: 6 of the 24 training clips are reversed twins of 6 others; the held-out clips have none."
+    out, _ = smoke
+    train_ids = [json.loads(l)['id'] for l in (out/'synthetic'/'train'/'manifest.jsonl').read_text().splitlines()]
+    assert len(train_ids) == 24 and sum(i.endswith('-reversed') for i in train_ids) == 6
+    assert train_ids[:2] == ['synth-0-00000', 'synth-0-00000-reversed']
+    assert not any('-reversed' in l for l in (out/'synthetic'/'eval'/'manifest.jsonl').read_text().splitlines())
+    assert json.loads((out/'train_config.json').read_text())['synthetic_twins'] == 0.5
 
 
 def test_smoke_reports_every_language(smoke):
@@ -76,6 +86,8 @@ def test_bad_settings_are_named(tmp_path):
     assert r.returncode == 2 and "invalid choice: 'kcl3'" in r.stderr
     r = run(train_cmd('--audio-time-pos-init', 'rope'), check=False)
     assert r.returncode == 2 and "invalid choice: 'rope'" in r.stderr
+    r = run(train_cmd('--synthetic-twins', '0.5', '--bucket-pool', '4', '--output-dir', tmp_path/'x'), check=False)
+    assert r.returncode == 1 and 'pass bucket_pool 1 or synthetic_twins 0' in r.stderr
 
 
 def test_unreadable_clip_is_skipped_and_counted(tmp_path):
