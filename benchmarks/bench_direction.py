@@ -102,7 +102,7 @@ p.add_argument('--held-out-clips', type=positive_int, default=400, help='held-ou
 p.add_argument('--steps', type=positive_int, help="optimizer steps of the tower probe (default: the main job's, 384)")
 p.add_argument('--audio-time-pos-init', choices=['normal', 'sincos'], default='normal',
                help="the new tower's time positions, as mlatr-train's flag: random (the main job's) or a sine-cosine table")
-p.add_argument('--synthetic-twins', type=float, default=TrainConfig.synthetic_twins,
+p.add_argument('--synthetic-twins', type=float, default=TrainConfig.synthetic_twins, metavar='SHARE',
                help=f"share of the training clips in direction twins, as mlatr-train's flag (default: the main job's {TrainConfig.synthetic_twins})")
 p.add_argument('--out', help='folder for the synthetic clips (default: a temporary folder, deleted afterwards)')
 args = p.parse_args()
