@@ -314,10 +314,8 @@ def synthetic_dataset(
     langs, root = _synth_langs(langs), Path(root)
     (root/'audio').mkdir(parents=True, exist_ok=True)
     items = []
-    for clip_id, i, reverse in layout:
-        attrs = random_attributes(_rngs((int(seed), i))[0])
-        if reverse: attrs = replace(attrs, direction=SYNTH_DIRECTIONS[1 - SYNTH_DIRECTIONS.index(attrs.direction)])
-        wav, _ = synthetic_clip((int(seed), i), attrs)   # the same waveform details: only the direction differs
+    for (clip_id, i, reverse), attrs in zip(layout, synthetic_attributes(n_clips, seed, twins)):
+        wav, _ = synthetic_clip((int(seed), i), attrs)   # a twin draws the same waveform details: only the direction differs
         path = atomic_write(root/'audio'/f'{clip_id}.wav',
                             lambda tmp: sf.write(tmp, wav, SYNTH_SR, subtype=subtype, format='WAV'))
         what = f"synthetic_dataset(seed={seed}) clip {i}" + (', direction reversed' if reverse else '')
@@ -332,8 +330,10 @@ def synthetic_attributes(
     twins: int = 0, # its twins
 ) -> list[SynthAttributes]:
     "The attributes of the clips `synthetic_dataset(n_clips, seed=seed, twins=twins)` makes, without rendering any audio."
-    flip = lambda a: replace(a, direction=SYNTH_DIRECTIONS[1 - SYNTH_DIRECTIONS.index(a.direction)])
-    return [(flip if rev else lambda a: a)(random_attributes(_rngs((seed, i))[0])) for _, i, rev in synthetic_layout(n_clips, seed, twins)]
+    def draw(i: int, reverse: bool) -> SynthAttributes:
+        a = random_attributes(_rngs((int(seed), i))[0])
+        return replace(a, direction=SYNTH_DIRECTIONS[1 - SYNTH_DIRECTIONS.index(a.direction)]) if reverse else a
+    return [draw(i, reverse) for _, i, reverse in synthetic_layout(n_clips, seed, twins)]
 
 def twin_groups(
     ids: Sequence[str],   # clip ids of a manifest
