@@ -74,7 +74,8 @@ def probe_tower(cfg: TrainConfig, model, data, train_labels: torch.Tensor, held_
     head = nn.Linear(cfg.embed_dim, 2)
     params = [*model.audio_tower.parameters(), *model.audio_proj.parameters(), *model.temperature.parameters(), *head.parameters()]
     sampler, durations = make_sampler(cfg, data.train), np.minimum(audio_durations(data.train), cfg.max_train_seconds)
-    plans = [epoch_plan(sampler, durations, cfg, e, batch_groups(cfg, data.train)) for e in range(cfg.epochs)]
+    groups = batch_groups(cfg, data.train)
+    plans = [epoch_plan(sampler, durations, cfg, e, groups) for e in range(cfg.epochs)]
     total = min(steps or sum(map(len, plans)), sum(map(len, plans)))
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     schedule = get_scheduler('cosine', opt, num_warmup_steps=min(cfg.warmup_steps, total), num_training_steps=total)
