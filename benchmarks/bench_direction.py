@@ -6,18 +6,27 @@ This benchmark asks where the limit sits, on the main job's own training clips a
    total level and of its spectral centroid over the first 30 % of the clip, where the first event always is, and the
    level of the first tenth below that stretch's loudest frame). If it is right on nearly every held-out clip, the cue
    is in what the tower sees.
-2. *In the tower?* The main job's new audio tower (the same `TrainConfig` defaults, mel statistics and CACL batches
+2. *In the order of the frames?* The same classifier on order-free statistics of the log-mel: each mel bin's mean and
+   standard deviation over the clip's frames, and the log of their number. A falling clip is, nearly, a rising one
+   played backwards, and reversing a clip leaves these statistics unchanged, so they should be near chance. Every
+   other attribute the captions name (kind, pitch, loudness, duration, background) is a property of this bag of
+   frames: a tower that has learnt only such properties has not yet learnt direction.
+3. *In the tower?* The main job's new audio tower (the same `TrainConfig` defaults, mel statistics and CACL batches
    of 32 random 10 s windows, for the same number of steps) with a linear head on its audio embedding, scaled by the
    model's temperature as the contrastive logits are, trained on the direction labels by cross-entropy instead of on
    captions. Its held-out accuracy is what the tower can learn of direction in the main job's budget when the loss
    asks for nothing else; its accuracy on the training windows of the last epoch shows how much of that is memory.
 
-For each seed it prints both accuracies on the held-out clips, split by the first event's kind and by whether a second
+For each seed it prints the three accuracies on the held-out clips, split by the first event's kind and by whether a second
 event follows; 50 % is chance.
 `--audio-time-pos-init sincos` starts the tower's time positions from a sine-cosine table instead (`02_ced`);
 `--synthetic-twins` sets the share of training clips that come in direction twins, batched together (`08_synthetic`).
+`--synthetic-clips` and `--epochs` trade passes for clips: `--synthetic-clips 3200 --epochs 4` takes the main job's
+number of steps, but over 3,200 clips seen 4 times each instead of 400 seen 32 times, so that the tower cannot pass
+by remembering its clips.
 Run: python benchmarks/bench_direction.py [--seeds 0 2 3] [--held-out-clips 400] [--steps N]
-     [--audio-time-pos-init normal|sincos] [--synthetic-twins SHARE] [--out DIR]
+     [--audio-time-pos-init normal|sincos] [--synthetic-twins SHARE] [--synthetic-clips N] [--epochs N]
+     [--audio-depth N] [--out DIR]
 """
 import argparse, os, shutil, statistics, tempfile, time
 from dataclasses import replace
@@ -40,12 +49,17 @@ def envelope_statistics(mel: torch.Tensor, n_frames: int) -> torch.Tensor:
     u = torch.arange(k, dtype=torch.float64); u = (u - u.mean()) / (u - u.mean()).square().sum() * k
     return torch.stack([(level[:k] * u).sum(), (centroid[:k] * u).sum(), level[:max(1, k // 3)].mean() - level[:k].max()]).float()
 
-def clip_statistics(model, manifest) -> torch.Tensor:
-    "(n_clips, 3) `envelope_statistics` of whole clips, through the model's own mel frontend."
+def bag_of_frames(mel: torch.Tensor, n_frames: int) -> torch.Tensor:
+    "(2 n_mels + 1,) order-free statistics of one clip's (n_mels, frames) log-mel: per-bin mean and std, log frame count."
+    real = mel[:, :n_frames].float()
+    return torch.cat([real.mean(1), real.std(1, correction=0), torch.tensor([n_frames], dtype=torch.float).log()])
+
+def clip_statistics(model, manifest, describe=envelope_statistics) -> torch.Tensor:
+    "(n_clips, k) `describe` of each whole clip, through the model's own mel frontend."
     rows = []
     for i in range(0, len(manifest), 32):
         mel = model.frontend(*collate_waveforms([load_audio(it.audio) for it in manifest[i:i + 32]]))
-        rows += [envelope_statistics(m, int(n)) for m, n in zip(mel.mel, mel.frame_lengths)]
+        rows += [describe(m, int(n)) for m, n in zip(mel.mel, mel.frame_lengths)]
     return torch.stack(rows)
 
 def fit_classifier(x: torch.Tensor, y: torch.Tensor, seed: int) -> nn.Module:
@@ -105,6 +119,13 @@ p.add_argument('--audio-time-pos-init', choices=['normal', 'sincos'], default='n
                help="the new tower's time positions, as mlatr-train's flag: random (the main job's) or a sine-cosine table")
 p.add_argument('--synthetic-twins', type=float, default=TrainConfig.synthetic_twins, metavar='SHARE',
                help=f"share of the training clips in direction twins, as mlatr-train's flag (default: the main job's {TrainConfig.synthetic_twins})")
+p.add_argument('--synthetic-clips', type=positive_int, default=TrainConfig.synthetic_clips, metavar='N',
+               help=f"training clips, as mlatr-train's flag (default: the main job's {TrainConfig.synthetic_clips}); with more clips and fewer "
+                    "--epochs the tower sees fresh clips instead of the same ones again")
+p.add_argument('--epochs', type=positive_int, default=TrainConfig.epochs,
+               help=f"passes over the training clips, as mlatr-train's flag (default: the main job's {TrainConfig.epochs})")
+p.add_argument('--audio-depth', type=positive_int, default=TrainConfig.audio_depth,
+               help=f"blocks of the new tower, as mlatr-train's flag (default: the main job's {TrainConfig.audio_depth})")
 p.add_argument('--out', help='folder for the synthetic clips (default: a temporary folder, deleted afterwards)')
 args = p.parse_args()
 if args.held_out_clips < 10: p.error(f'--held-out-clips must be at least 10, got {args.held_out_clips}')
@@ -114,7 +135,8 @@ rows = []
 for seed in args.seeds:
     t0 = time.perf_counter()
     cfg = replace(TrainConfig(), seed=seed, output_dir=str(root/f'seed-{seed}'), eval_data='none',
-                  audio_time_pos_init=args.audio_time_pos_init, synthetic_twins=args.synthetic_twins)
+                  audio_time_pos_init=args.audio_time_pos_init, synthetic_twins=args.synthetic_twins,
+                  synthetic_clips=args.synthetic_clips, epochs=args.epochs, audio_depth=args.audio_depth)
     data = prepare_data(cfg)
     held_seed = cfg.data_seed + 1000
     held_out = synthetic_dataset(args.held_out_clips, langs=['eng_Latn'], seed=held_seed, root=root/f'seed-{seed}'/'held-out')
@@ -128,19 +150,22 @@ for seed in args.seeds:
     tower = breakdown(right, attrs)
     classify = fit_classifier(clip_statistics(model, data.train), train_labels, seed)   # the model's own log-mel (no weights)
     hand = breakdown(classify(clip_statistics(model, held_out)).argmax(1) == labels, attrs)
-    rows.append((seed, hand, tower))
+    classify = fit_classifier(clip_statistics(model, data.train, bag_of_frames), train_labels, seed)
+    bag = breakdown(classify(clip_statistics(model, held_out, bag_of_frames)).argmax(1) == labels, attrs)
+    rows.append((seed, hand, bag, tower))
     print(f"seed {seed}: {len(data.train)} training clips, {steps} tower steps (last epoch: {fitted:.1f} % of training "
           f"windows right), {time.perf_counter() - t0:.0f} s (load {os.getloadavg()[0]:.2f})", flush=True)
 if not args.out: shutil.rmtree(root)
 cols = list(rows[0][1])
 print(f'\ndirection accuracy (%) on held-out clips (50 % is chance); time positions: {args.audio_time_pos_init}; '
-      f'twins: {args.synthetic_twins}')
+      f'twins: {args.synthetic_twins}; {args.synthetic_clips} training clips x {args.epochs} epochs; {args.audio_depth} block(s)')
 print('| seed | classifier on | ' + ' | '.join(cols) + ' |')
 print('|---|---|' + '---:|' * len(cols))
-for seed, hand, tower in rows:
-    for what, acc in (('3 envelope statistics', hand), ('the audio tower', tower)):
+WHAT = ('3 envelope statistics', 'bag of frames', 'the audio tower')
+for seed, *accs in rows:
+    for what, acc in zip(WHAT, accs):
         print(f'| {seed} | {what} | ' + ' | '.join(f'{acc[c]:.1f}' if acc[c] == acc[c] else '-' for c in cols) + ' |')   # NaN: no such clip
 if len(rows) > 1:
-    for what, k in (('3 envelope statistics', 1), ('the audio tower', 2)):
+    for k, what in enumerate(WHAT, 1):
         v = [r[k]['all'] for r in rows]
         print(f'{what}: mean {statistics.mean(v):.1f}, range {min(v):.1f}-{max(v):.1f}')
