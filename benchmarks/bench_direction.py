@@ -7,8 +7,8 @@ This benchmark asks where the limit sits, on the main job's own training clips a
    level of the first tenth below that stretch's loudest frame). If it is right on nearly every held-out clip, the cue
    is in what the tower sees.
 2. *In the order of the frames?* The same classifier on order-free statistics of the log-mel: each mel bin's mean and
-   standard deviation over the clip's frames, and the log of their number. A falling clip is, nearly, a rising one
-   played backwards, and reversing a clip leaves these statistics unchanged, so they should be near chance. Every
+   standard deviation over the clip's frames, and the log of their number. A falling event is a rising one played
+   backwards, and reversing an event leaves these statistics unchanged, so they should be near chance. Every
    other attribute the captions name (kind, pitch, loudness, duration, background) is a property of this bag of
    frames: a tower that has learnt only such properties has not yet learnt direction.
 3. *In the tower?* The main job's new audio tower (the same `TrainConfig` defaults, mel statistics and CACL batches
