@@ -20,12 +20,13 @@ This benchmark asks where the limit sits, on the main job's own training clips a
 For each seed it prints the three accuracies on the held-out clips, split by the first event's kind and by whether a second
 event follows; 50 % is chance.
 `--audio-time-pos-init sincos` starts the tower's time positions from a sine-cosine table instead (`02_ced`);
+`--audio-block-init-std` draws the new tower's block weights at another std than CED's 0.02 (`02_ced`);
 `--synthetic-twins` sets the share of training clips that come in direction twins, batched together (`08_synthetic`).
 `--synthetic-clips` and `--epochs` trade passes for clips: `--synthetic-clips 3200 --epochs 4` takes the main job's
 number of steps, but over 3,200 clips seen 4 times each instead of 400 seen 32 times, so that the tower cannot pass
 by remembering its clips.
 Run: python benchmarks/bench_direction.py [--seeds 0 2 3] [--held-out-clips 400] [--steps N]
-     [--audio-time-pos-init normal|sincos] [--synthetic-twins SHARE] [--synthetic-clips N] [--epochs N]
+     [--audio-time-pos-init normal|sincos] [--audio-block-init-std STD] [--synthetic-twins SHARE] [--synthetic-clips N] [--epochs N]
      [--audio-depth N] [--out DIR]
 """
 import argparse, os, shutil, statistics, tempfile, time
@@ -117,6 +118,8 @@ p.add_argument('--held-out-clips', type=positive_int, default=400, help='held-ou
 p.add_argument('--steps', type=positive_int, help="optimizer steps of the tower probe (default: the main job's, 384)")
 p.add_argument('--audio-time-pos-init', choices=['normal', 'sincos'], default='normal',
                help="the new tower's time positions, as mlatr-train's flag: random (the main job's) or a sine-cosine table")
+p.add_argument('--audio-block-init-std', type=float, default=TrainConfig.audio_block_init_std, metavar='STD',
+               help=f"std of the new tower's block weights, as mlatr-train's flag (default: the main job's {TrainConfig.audio_block_init_std})")
 p.add_argument('--synthetic-twins', type=float, default=TrainConfig.synthetic_twins, metavar='SHARE',
                help=f"share of the training clips in direction twins, as mlatr-train's flag (default: the main job's {TrainConfig.synthetic_twins})")
 p.add_argument('--synthetic-clips', type=positive_int, default=TrainConfig.synthetic_clips, metavar='N',
@@ -135,7 +138,7 @@ rows = []
 for seed in args.seeds:
     t0 = time.perf_counter()
     cfg = replace(TrainConfig(), seed=seed, output_dir=str(root/f'seed-{seed}'), eval_data='none',
-                  audio_time_pos_init=args.audio_time_pos_init, synthetic_twins=args.synthetic_twins,
+                  audio_time_pos_init=args.audio_time_pos_init, audio_block_init_std=args.audio_block_init_std, synthetic_twins=args.synthetic_twins,
                   synthetic_clips=args.synthetic_clips, epochs=args.epochs, audio_depth=args.audio_depth)
     data = prepare_data(cfg)
     held_seed = cfg.data_seed + 1000
@@ -158,6 +161,7 @@ for seed in args.seeds:
 if not args.out: shutil.rmtree(root)
 cols = list(rows[0][1])
 print(f'\ndirection accuracy (%) on held-out clips (50 % is chance); time positions: {args.audio_time_pos_init}; '
+      f'block weights at std {args.audio_block_init_std}; '
       f'twins: {args.synthetic_twins}; {args.synthetic_clips} training clips x {args.epochs} epochs; {args.audio_depth} block(s)')
 print('| seed | classifier on | ' + ' | '.join(cols) + ' |')
 print('|---|---|' + '---:|' * len(cols))

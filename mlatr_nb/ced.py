@@ -45,6 +45,8 @@ class CEDConfig:
                                 # about 1, see below); loading a checkpoint replaces them
     time_pos_init: str = 'normal'  # new time positions: 'normal' (CED's random draw) or 'sincos' (a smooth
                                    # sine-cosine table of the same std, `sincos_positions`); learnt either way
+    block_init_std: float = 0.02   # std of new weights in the blocks' linear layers (CED's 0.02; a tower that must
+                                   # learn the order of its frames in a few hundred steps wants about 0.2, see below)
 
     def __post_init__(self):
         for f in ('embed_dim', 'num_heads', 'depth', 'n_mels', 'patch_size', 'target_length', 'num_classes'):
@@ -53,6 +55,9 @@ class CEDConfig:
         if isinstance(self.pos_init_std, bool) or not isinstance(self.pos_init_std, (int, float)) \
                 or not math.isfinite(self.pos_init_std) or self.pos_init_std < 0:
             raise ValueError(f"CEDConfig.pos_init_std must be a finite number >= 0, got {self.pos_init_std!r}")
+        if isinstance(self.block_init_std, bool) or not isinstance(self.block_init_std, (int, float)) \
+                or not math.isfinite(self.block_init_std) or self.block_init_std <= 0:
+            raise ValueError(f"CEDConfig.block_init_std must be a finite number > 0, got {self.block_init_std!r}")
         if self.time_pos_init not in ('normal', 'sincos'):
             raise ValueError(f"CEDConfig.time_pos_init must be 'normal' or 'sincos', got {self.time_pos_init!r}")
         if self.embed_dim % self.num_heads:
@@ -246,10 +251,10 @@ class CEDOutput(NamedTuple):
     logits: torch.Tensor | None       # (B, num_classes) tagging logits (sigmoid = mean chunk probability); None without head
 
 # %% ../nbs/02_ced.ipynb #e041db76
-def _init_weights(m: nn.Module):
+def _init_weights(m: nn.Module, std: float = 0.02):
     "ViT initialisation as in CED: truncated-normal linear weights (std 0.02), zero biases."
     if isinstance(m, nn.Linear) and not m.weight.is_meta:   # a meta tensor has no values to initialise
-        nn.init.trunc_normal_(m.weight, std=.02)
+        nn.init.trunc_normal_(m.weight, std=std)
         if m.bias is not None: nn.init.zeros_(m.bias)
 
 class CEDEncoder(nn.Module):
@@ -273,6 +278,8 @@ class CEDEncoder(nn.Module):
         self.outputlayer = (nn.Sequential(nn.LayerNorm(c.embed_dim), nn.Linear(c.embed_dim, c.num_classes))
                             if c.with_head else None)
         self.apply(_init_weights)
+        if c.block_init_std != 0.02:   # drawn again, so that CED's own scale keeps its random stream
+            self.blocks.apply(lambda m: _init_weights(m, c.block_init_std))
 
     @property
     def embed_dim(self) -> int: return self.config.embed_dim

@@ -70,6 +70,7 @@ class TrainConfig:
     audio_depth: int | None = field(default=1, metadata={'help': "transformer blocks of a new audio tower (CED's published depth is 12; the main job's 1 buys it more steps in its 5 minutes)"})
     audio_pos_init_std: float = field(default=1.0, metadata={'help': "std of a new audio tower's position embeddings (CED initialises them at 0.02, too weak to learn pitch and timing in a short run)"})
     audio_time_pos_init: Literal['normal', 'sincos'] = field(default='normal', metadata={'help': "a new audio tower's time positions: 'normal' draws them at random, as CED does; 'sincos' starts them from a smooth sine-cosine table of the same std (see 02_ced). The main job measured both"})
+    audio_block_init_std: float = field(default=0.02, metadata={'help': "std of a new audio tower's block weights: CED's 0.02, the main job's default, or about 0.2, with which a tower told the labels learns direction in the main job's steps (see 02_ced and 10_train; the main job measured it)"})
     text_size: Literal['tiny', 'small', 'basic'] = field(default='tiny', metadata={'help': "SONAR size of a new text tower ('basic' is the published one)"})
     embed_dim: int = field(default=1024, metadata={'help': 'width of the shared embedding space'})
     init: str | None = field(default=None, metadata={'help': 'start from a saved MLCLAP folder (save_pretrained layout)'})
@@ -120,6 +121,9 @@ class TrainConfig:
             raise ValueError(f"audio_depth must be a positive integer, got {self.audio_depth!r}")
         if self.max_steps is not None and (isinstance(self.max_steps, bool) or not isinstance(self.max_steps, int) or self.max_steps < 1):
             raise ValueError(f"max_steps must be a positive integer, got {self.max_steps!r}")
+        if isinstance(self.audio_block_init_std, bool) or not isinstance(self.audio_block_init_std, (int, float)) \
+                or not math.isfinite(self.audio_block_init_std) or self.audio_block_init_std <= 0:
+            raise ValueError(f"audio_block_init_std must be a finite number > 0, got {self.audio_block_init_std!r}")
         for k in ('lr', 'audio_lr_scale', 'audio_pos_init_std', 'weight_decay', 'max_grad_norm', 'le_ratio', 'max_train_seconds', 'distill_weight', 'sup_weight', 'embed_reg'):
             v = getattr(self, k)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
@@ -345,6 +349,7 @@ def build_model(
         if tokenizer is None: raise ValueError("a new text tower needs a tokenizer")
         extra = {} if cfg.text_dropout is None else dict(dropout=cfg.text_dropout)
         audio = ced_config(cfg.audio_size, pos_init_std=cfg.audio_pos_init_std, time_pos_init=cfg.audio_time_pos_init,
+                           block_init_std=cfg.audio_block_init_std,
                            **({} if cfg.audio_depth is None else dict(depth=cfg.audio_depth)))
         model = MLCLAP(audio=audio, text=sonar_config(cfg.text_size, vocab_size=tokenizer.embedding_size, **extra),
                        embed_dim=cfg.embed_dim, tokenizer=tokenizer)
