@@ -34,7 +34,8 @@ env = dict(os.environ, HF_HUB_OFFLINE='1', TRANSFORMERS_OFFLINE='1', MPLBACKEND=
 # The CED blocks have since stopped computing padded tokens. That changes only the rounding, but a rerun need not
 # repeat the README's exact digits (10_train measures how far rounding alone moves a run).
 MEASURED_WITH = ['--batch-size', '16', '--audio-depth', '12', '--audio-pos-init-std', '0.02', '--audio-lr-scale', '0.1', '--warmup-steps', '10',
-                 '--bucket-pool', '16', '--mixed-precision', 'bf16', '--text-dropout', '0.1']
+                 '--bucket-pool', '16', '--mixed-precision', 'bf16', '--text-dropout', '0.1',
+                 '--synthetic-twins', '0', '--audio-time-pos-init', 'normal', '--audio-block-init-std', '0.02']
 exe = [sys.executable, '-m', 'mlatr_nb.train', '--no-progress', '--checkpoint-every', '0', *MEASURED_WITH]
 
 

@@ -252,7 +252,7 @@ class CEDOutput(NamedTuple):
 
 # %% ../nbs/02_ced.ipynb #e041db76
 def _init_weights(m: nn.Module, std: float = 0.02):
-    "ViT initialisation as in CED: truncated-normal linear weights (std 0.02), zero biases."
+    "ViT initialisation as in CED: truncated-normal linear weights (std `std`, CED's 0.02 by default), zero biases."
     if isinstance(m, nn.Linear) and not m.weight.is_meta:   # a meta tensor has no values to initialise
         nn.init.trunc_normal_(m.weight, std=std)
         if m.bias is not None: nn.init.zeros_(m.bias)
@@ -278,7 +278,7 @@ class CEDEncoder(nn.Module):
         self.outputlayer = (nn.Sequential(nn.LayerNorm(c.embed_dim), nn.Linear(c.embed_dim, c.num_classes))
                             if c.with_head else None)
         self.apply(_init_weights)
-        if c.block_init_std != 0.02:   # drawn again, so that CED's own scale keeps its random stream
+        if c.block_init_std != CEDConfig.block_init_std:   # drawn again, so that CED's own scale keeps its random stream
             self.blocks.apply(lambda m: _init_weights(m, c.block_init_std))
 
     @property

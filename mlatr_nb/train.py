@@ -32,10 +32,10 @@ from .sampling import (CACLSampler, InfoNCESampler, KCLSampler, LESampler, SkipL
 # %% auto #0
 __all__ = ['OBJECTIVES', 'TEACHER_FILE', 'CHECKPOINT_PREFIX', 'TrainConfig', 'read_config_file', 'stage_configs', 'RunData',
            'prepare_data', 'prepare_targets', 'build_model', 'calibrate_mel_norm', 'set_train_mode', 'make_sampler',
-           'objective_loss', 'distill_objective_loss', 'gather_sizes', 'gather_rows', 'epoch_plan', 'batch_groups',
-           'shard', 'TrainState', 'list_checkpoints', 'save_checkpoint', 'clean_partial_checkpoints', 'read_log',
-           'plot_log', 'TrainResult', 'make_accelerator', 'loader_workers', 'param_groups', 'train', 'recall_table',
-           'run', 'parse_train_args', 'train_cli']
+           'objective_loss', 'distill_objective_loss', 'gather_sizes', 'gather_rows', 'epoch_plan', 'example_groups',
+           'batch_groups', 'shard', 'TrainState', 'list_checkpoints', 'save_checkpoint', 'clean_partial_checkpoints',
+           'read_log', 'plot_log', 'TrainResult', 'make_accelerator', 'loader_workers', 'param_groups', 'train',
+           'recall_table', 'run', 'parse_train_args', 'train_cli']
 
 # %% ../nbs/10_train.ipynb #d4949044
 OBJECTIVES = ('infonce', 'le', 'kcl', 'cacl', 'distill')
@@ -53,7 +53,7 @@ class TrainConfig:
     synthetic_eval_clips: int = field(default=100, metadata={'help': 'clips in the held-out synthetic evaluation set'})
     synthetic_root: str | None = field(default=None, metadata={'help': 'where the synthetic set is written (default: <output_dir>/synthetic)'})
     synthetic_seed: int | None = field(default=None, metadata={'help': 'seed of the synthetic training set; its evaluation set uses this + 1000 (default: --seed). Fix it to train several seeds on one set'})
-    synthetic_twins: float = field(default=0.0, metadata={'help': "share of the synthetic training clips that come in direction twins, a clip and its copy with the direction reversed, batched together (see 08_synthetic); the held-out clips have none. 0: every clip drawn independently, the main job's default (10_train measures 0.5)"})
+    synthetic_twins: float = field(default=0.5, metadata={'help': "share of the synthetic training clips that come in direction twins, a clip and its copy with the direction reversed, batched together (see 08_synthetic); the held-out clips have none. The main job's 0.5 makes every batch ask for direction; 0 draws every clip independently"})
     # objective
     objective: Literal['infonce', 'le', 'kcl', 'cacl', 'distill'] = field(default='cacl', metadata={'help': "training objective (CACL: the main job's best, measured in 10_train); 'distill' is stage 2 of the estimated-correspondences method"})
     le_ratio: float = field(default=0.1, metadata={'help': 'LE mixture: probability of adding each short translation'})
@@ -69,8 +69,8 @@ class TrainConfig:
     audio_size: Literal['tiny', 'mini', 'small', 'base'] = field(default='tiny', metadata={'help': 'CED size of a new audio tower'})
     audio_depth: int | None = field(default=1, metadata={'help': "transformer blocks of a new audio tower (CED's published depth is 12; the main job's 1 buys it more steps in its 5 minutes)"})
     audio_pos_init_std: float = field(default=1.0, metadata={'help': "std of a new audio tower's position embeddings (CED initialises them at 0.02, too weak to learn pitch and timing in a short run)"})
-    audio_time_pos_init: Literal['normal', 'sincos'] = field(default='normal', metadata={'help': "a new audio tower's time positions: 'normal' draws them at random, as CED does; 'sincos' starts them from a smooth sine-cosine table of the same std (see 02_ced). The main job measured both"})
-    audio_block_init_std: float = field(default=0.02, metadata={'help': "std of a new audio tower's block weights: CED's 0.02, the main job's default, or about 0.2, with which a tower told the labels learns direction in the main job's steps (see 02_ced and 10_train; the main job measured it)"})
+    audio_time_pos_init: Literal['normal', 'sincos'] = field(default='sincos', metadata={'help': "a new audio tower's time positions: 'sincos', the main job's, starts them from a smooth sine-cosine table of the same std, whose neighbouring columns look alike; 'normal' draws them at random, as CED does (see 02_ced)"})
+    audio_block_init_std: float = field(default=0.2, metadata={'help': "std of a new audio tower's block weights: the main job's 0.2, with which a new tower learns the order of its frames (a sound's direction) within the job's steps, or CED's 0.02 (see 02_ced and 10_train)"})
     text_size: Literal['tiny', 'small', 'basic'] = field(default='tiny', metadata={'help': "SONAR size of a new text tower ('basic' is the published one)"})
     embed_dim: int = field(default=1024, metadata={'help': 'width of the shared embedding space'})
     init: str | None = field(default=None, metadata={'help': 'start from a saved MLCLAP folder (save_pretrained layout)'})
@@ -475,12 +475,26 @@ def epoch_plan(
     "The optimizer steps of one epoch, each a list of `grad_accum` global batches of example records."
     examples = sampler.epoch(epoch)
     clips = [ex.clip for ex in examples]
-    if groups is not None: batches = grouped_batches(groups[clips], cfg.batch_size, seed=cfg.seed, epoch=epoch)
+    if groups is not None: batches = grouped_batches(example_groups(groups, clips), cfg.batch_size, seed=cfg.seed, epoch=epoch)
     else: batches = length_bucketed_batches(durations[clips] if examples else np.zeros(0), cfg.batch_size, seed=cfg.seed,
                                             epoch=epoch, pool=cfg.bucket_pool)
     batches = [[examples[i] for i in b] for b in batches]
     n_steps = len(batches) // cfg.grad_accum
     return [batches[s * cfg.grad_accum:(s + 1) * cfg.grad_accum] for s in range(n_steps)]
+
+def example_groups(
+    groups: np.ndarray,     # group number per clip (`batch_groups`)
+    clips: Sequence[int],   # the clip of each of the epoch's examples, in the sampler's order
+) -> np.ndarray:            # group number per example
+    "Which examples share a batch: the n-th example of a clip goes with the n-th example of each other clip of its group."
+    # A sampler may draw a clip several times an epoch (InfoNCE once per English caption, LE adds translations), and
+    # grouping whole clips would then make a twin pair's group outgrow the batch. Pairing the n-th examples keeps every
+    # example of a clip beside one of its twin's, as with one example per clip.
+    clips = np.asarray(clips, dtype=np.int64)
+    order = np.argsort(clips, kind='stable')
+    nth = np.empty(len(clips), dtype=np.int64)
+    nth[order] = np.arange(len(clips)) - np.searchsorted(clips[order], clips[order])   # earlier examples of the same clip
+    return np.asarray(groups)[clips] * (nth.max(initial=0) + 1) + nth
 
 def batch_groups(
     cfg: TrainConfig,     # the run's settings

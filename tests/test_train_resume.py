@@ -3,7 +3,7 @@ losses after the checkpoint and the same final weights as a run that was never i
 
 The runs use what matters for exactness: text dropout 0.1 (set here, since the main job trains without it; the
 restored random state is what makes the dropout masks agree), AdamW with warmup and a cosine schedule (restored
-moments and schedule), length bucketing and a DataLoader worker.
+moments and schedule), length bucketing (so no direction twins, which need random batches) and a DataLoader worker.
 """
 import signal, subprocess, time
 from pathlib import Path
@@ -18,7 +18,7 @@ N_STEPS = 12   # 32 clips / batch 8 = 4 steps per epoch, 3 epochs
 
 def args(synth, out):
     return ['--synthetic-root', synth, '--synthetic-clips', 32, '--eval-data', 'none', '--batch-size', 8, '--epochs', 3,
-            '--checkpoint-every', 3, '--keep-checkpoints', 2, '--num-workers', 1, '--text-dropout', 0.1, '--bucket-pool', 2,
+            '--checkpoint-every', 3, '--keep-checkpoints', 2, '--num-workers', 1, '--text-dropout', 0.1, '--bucket-pool', 2, '--synthetic-twins', 0,
             '--output-dir', out]
 
 
