@@ -18,7 +18,7 @@ from torch import nn
 from safetensors.torch import load_file as _load_safetensors, save_file as _save_safetensors
 
 from fastcore.basics import patch
-from .core import atomic_write
+from .core import atomic_write, load_safetensors, load_torch_file
 
 # %% auto #0
 __all__ = ['CED_SIZES', 'CEDConfig', 'ced_config', 'sincos_positions', 'SwapAxes', 'PatchEmbed', 'Attention', 'Mlp', 'Block',
@@ -411,8 +411,7 @@ def read_ced_state_dict(
             if not found: raise FileNotFoundError(f"{path} holds neither model.safetensors nor pytorch_model.bin")
             path = found[0]
         if not path.is_file(): raise FileNotFoundError(f"No CED checkpoint at {path}")
-        if path.suffix == '.safetensors': sd = _load_safetensors(str(path), device='cpu')
-        else: sd = torch.load(path, map_location='cpu', weights_only=True)
+        sd = load_safetensors(path) if path.suffix == '.safetensors' else load_torch_file(path)   # a damaged file is named
         name = str(path)
     if not isinstance(sd, Mapping) or not all(isinstance(k, str) and torch.is_tensor(v) for k, v in sd.items()):
         raise TypeError(f"{name} is not a plain state dict of tensors (got {type(sd).__name__})")

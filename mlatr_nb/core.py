@@ -6,7 +6,7 @@ Docs: https://mlatr-nb.github.io/mlatr_nb/core.html.md"""
 
 # %% ../nbs/00_core.ipynb #ce26f9fe
 from __future__ import annotations
-import argparse, os, random, tempfile
+import argparse, json, os, pickle, random, re, socket, sys, tempfile, time, traceback, warnings, zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -15,8 +15,10 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['LANGUAGES', 'SONAR_LANGS', 'PAPER_LANGS', 'Language', 'check_lang', 'expand_langs', 'check_langs', 'seed_everything',
-           'default_device', 'autocast_dtype', 'module_device', 'state_fingerprint', 'atomic_write', 'positive_int',
+__all__ = ['LANGUAGES', 'SONAR_LANGS', 'PAPER_LANGS', 'DEBUG_ENV', 'Language', 'check_lang', 'expand_langs', 'check_langs',
+           'seed_everything', 'default_device', 'autocast_dtype', 'module_device', 'state_fingerprint', 'current_umask',
+           'atomic_write', 'same_file', 'refuse_same_file', 'FolderBusyError', 'FolderLock', 'load_safetensors',
+           'load_torch_file', 'expected_errors', 'error_line', 'add_debug_flag', 'run_console_script', 'positive_int',
            'non_negative_int']
 
 # %% ../nbs/00_core.ipynb #86ab561b
@@ -201,6 +203,15 @@ def state_fingerprint(
     return h.hexdigest()
 
 # %% ../nbs/00_core.ipynb #17ad125a
+def current_umask() -> int:
+    "The process's file-creation mask, read from /proc where it can be (setting it to read it is not thread-safe)."
+    try:
+        for line in Path('/proc/self/status').read_text().splitlines():
+            if line.startswith('Umask:'): return int(line.split()[1], 8)
+    except (OSError, ValueError): pass
+    mask = os.umask(0o022); os.umask(mask)
+    return mask
+
 def atomic_write(
     path: str | os.PathLike,       # the file to write
     write: Callable[[str], None],  # writes the content to the temporary path it is given
@@ -212,11 +223,194 @@ def atomic_write(
     os.close(fd)
     try:
         write(tmp)
+        os.chmod(tmp, 0o666 & ~current_umask())   # mkstemp made it 0600; the finished file gets what open() would give
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         if os.path.exists(tmp): os.remove(tmp)
+        if isinstance(e, OSError) and e.filename is None and e.errno is not None:
+            raise OSError(e.errno, e.strerror, str(path)) from e   # e.g. a full disk: say which file could not be written
         raise
     return path
+
+# %% ../nbs/00_core.ipynb #ff29836d
+def same_file(
+    a: str | os.PathLike,   # one path
+    b: str | os.PathLike,   # another
+) -> bool:
+    "True when the two paths name one file: the same path once resolved, or one existing file under two names."
+    a, b = Path(a).expanduser(), Path(b).expanduser()
+    if a.resolve() == b.resolve(): return True
+    try: return os.path.samefile(a, b)
+    except OSError: return False                    # one of them does not exist (yet), so they are different files
+
+def refuse_same_file(
+    output: str | os.PathLike,                      # the file about to be written
+    inputs: dict[str, str | os.PathLike | None],    # what each input is called (e.g. '--cache') -> its path; None: not given
+    what: str = 'the output',                       # how the output is named in the message, e.g. '--output'
+) -> None:
+    "Raise a `ValueError` naming both when `output` is one of the `inputs`."
+    for name, path in inputs.items():
+        if path is not None and same_file(output, path):
+            raise ValueError(f"{what} {output} is the same file as {name} {path}; an output never replaces an input, so "
+                             f"choose another path")
+
+# %% ../nbs/00_core.ipynb #e60715c0
+class FolderBusyError(OSError):
+    "Another live job holds the folder's lock."
+
+class FolderLock:
+    "An exclusive, non-blocking lock on `path` for one job, naming its owner (pid, host, start) inside the file."
+    def __init__(self,
+                 path: str | os.PathLike,      # the lock file, e.g. <run folder>/train.lock
+                 what: str = 'job',            # what holds it, for messages: 'training run', 'index build'
+                 wait: bool = False,           # wait for the owner to finish instead of refusing
+                ):
+        self.path, self.what, self.wait, self._fd, self.previous = Path(path), what, wait, None, None
+
+    def _owner(self) -> dict:
+        try: return json.loads(self.path.read_text(encoding='utf-8') or '{}')
+        except (OSError, ValueError): return {}
+
+    def acquire(self) -> FolderLock:
+        "Take the lock (or wait for it), else raise `FolderBusyError`; a dead owner's lock is taken over, with a message."
+        import fcntl
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+            try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                o = self._owner()
+                if self.wait:
+                    print(f"{self.path.parent} is in use by another {self.what} (pid {o.get('pid', '?')} on host "
+                          f"{o.get('host', '?')}); waiting for it to finish", file=sys.stderr)
+                    fcntl.flock(fd, fcntl.LOCK_EX)
+                else:
+                    os.close(fd)
+                    raise FolderBusyError(f"{self.path.parent} is in use by another {self.what} (pid {o.get('pid', '?')} "
+                                          f"on host {o.get('host', '?')}, started {o.get('started', '?')}); wait for it to "
+                                          f"finish, or choose another folder") from None
+            try: same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
+            except FileNotFoundError: same = False
+            if same: break
+            os.close(fd)        # the file was removed by its owner between our open and our lock: lock the new one
+        self._fd, self.previous = fd, self._owner() or None
+        if self.previous:
+            p = self.previous
+            print(f"{self.path}: took over the lock of {self.what} pid {p.get('pid', '?')} on host {p.get('host', '?')} "
+                  f"(started {p.get('started', '?')}), which is no longer running", file=sys.stderr)
+        me = dict(pid=os.getpid(), host=socket.gethostname(), started=time.strftime('%Y-%m-%d %H:%M:%S'))
+        try: os.ftruncate(fd, 0); os.pwrite(fd, (json.dumps(me) + '\n').encode(), 0); os.fsync(fd)
+        except OSError as e:
+            self.release()
+            raise OSError(e.errno, e.strerror, str(self.path)) from e   # e.g. a full disk: name the file
+        return self
+
+    def release(self) -> None:
+        "Remove the lock file and drop the lock (removing first, so nobody locks a file that is about to vanish)."
+        if self._fd is None: return
+        import fcntl
+        try: self.path.unlink()
+        except FileNotFoundError: pass
+        fcntl.flock(self._fd, fcntl.LOCK_UN); os.close(self._fd); self._fd = None
+
+    def __enter__(self) -> FolderLock: return self.acquire()
+    def __exit__(self, *exc) -> None: self.release()
+
+# %% ../nbs/00_core.ipynb #042b4505
+def _damaged(path: Path, kind: str, why: str) -> ValueError:
+    size = path.stat().st_size if path.exists() else 0
+    if size == 0: why = 'the file is empty'
+    return ValueError(f"{path} is not a readable {kind} file ({why}); it may be truncated or damaged: copy or save it again")
+
+def load_safetensors(
+    path: str | os.PathLike,           # a .safetensors file
+    device: str | torch.device = 'cpu',  # where the tensors go
+) -> dict[str, torch.Tensor]:
+    "Every tensor of a safetensors file; a truncated, empty or foreign file is a `ValueError` that names it."
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+    path = Path(path)
+    if not path.is_file(): raise FileNotFoundError(f"No safetensors file at {path}")
+    try: return load_file(str(path), device=str(device))
+    except (SafetensorError, ValueError) as e: raise _damaged(path, 'safetensors', str(e).split('\n')[0]) from None
+
+def _unpickling_reason(e: Exception) -> str:
+    "What torch's weights-only unpickler objected to, without its advice to unpickle anyway."
+    text = str(e)
+    if m := re.search(r'Unsupported global: GLOBAL (\S+)', text):
+        return f"it holds Python objects ({m.group(1)}), not only tensors, and this library never unpickles code"
+    if m := re.search(r'WeightsUnpickler error:\s*(.+?)\s*(?:\n|$)', text): return f"not a PyTorch pickle: {m.group(1)}"
+    return 'not a PyTorch checkpoint'
+
+def load_torch_file(
+    path: str | os.PathLike,   # a .pt / .pth / .bin file written by torch.save
+    mmap: bool = True,         # memory-map it (read as used, never copied whole); legacy files are read whole
+):
+    "What a PyTorch file holds, loaded with `weights_only=True`; a damaged or foreign file is a `ValueError` that names it."
+    path = Path(path)
+    if not path.is_file(): raise FileNotFoundError(f"No checkpoint file at {path}")
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')   # torch's note on pickle protocols says nothing a user can act on
+        try:
+            try: return torch.load(path, map_location='cpu', mmap=mmap, weights_only=True)
+            except RuntimeError as e:
+                if 'mmap can only be used' not in str(e): raise
+                return torch.load(path, map_location='cpu', weights_only=True)   # the legacy (non-zip) format
+        except pickle.UnpicklingError as e: raise _damaged(path, 'PyTorch checkpoint', _unpickling_reason(e)) from None
+        except OSError: raise                 # unreadable (permissions, a device error): its message names the file
+        except Exception as e:                # arbitrary bytes fail anywhere in the unpickler (EOFError, IndexError, ...)
+            raise _damaged(path, 'PyTorch checkpoint', f"{type(e).__name__}: {str(e).split(chr(10))[0] or 'ends too early'}") from None
+
+# %% ../nbs/00_core.ipynb #935b080a
+DEBUG_ENV = 'MLATR_DEBUG'
+"Set it to 1 to see the traceback of every failure of a console script, as --debug does."
+
+def expected_errors() -> tuple[type[BaseException], ...]:
+    "The exceptions that mean bad input or an unusable file, not a bug: a console script reports them in one line."
+    found = [OSError, ValueError, ImportError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, FloatingPointError]
+    try:
+        from safetensors import SafetensorError
+        found.append(SafetensorError)
+    except ImportError: pass
+    return tuple(found)
+
+def error_line(
+    e: BaseException,   # an expected failure
+) -> str:
+    "The failure as the user reads it: `path: reason` for a file system error, the message otherwise."
+    if isinstance(e, OSError) and e.filename is not None and e.strerror:
+        return f"{e.filename}: {e.strerror}" + (f" (and {e.filename2})" if e.filename2 else '')
+    return str(e) or type(e).__name__
+
+def add_debug_flag(
+    parser: argparse.ArgumentParser,   # a console script's parser (or one of its subcommands')
+) -> argparse.ArgumentParser:
+    "Give `parser` the `--debug` flag that `run_console_script` reads."
+    parser.add_argument('--debug', action='store_true', help=f'show the traceback of a failure (also: {DEBUG_ENV}=1)')
+    return parser
+
+def run_console_script(
+    prog: str,                                       # the script's name, e.g. 'mlatr-search'
+    main: Callable[[Sequence[str] | None], int | None],   # parses the arguments and does the work
+    argv: Sequence[str] | None = None,               # command-line arguments (default: sys.argv[1:])
+) -> int:                                            # 0 done, 1 expected failure, 2 bug, 130 interrupted
+    "Run a console script's `main`, turning expected failures into one line and exit code 1, and bugs into exit code 2."
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = '--debug' in args or os.environ.get(DEBUG_ENV, '') not in ('', '0')
+    def one_line(message, category, filename, lineno, file=None, line=None):   # not the source line a user cannot act on
+        print(f"{prog}: warning: {message}", file=sys.stderr)
+    shown, warnings.showwarning = warnings.showwarning, (warnings.showwarning if debug else one_line)
+    try: return main(argv) or 0
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr); return 130
+    except expected_errors() as e:
+        if debug: traceback.print_exc()
+        print(f"{prog}: error: {error_line(e)}", file=sys.stderr); return 1
+    except Exception:
+        traceback.print_exc()
+        print(f"{prog}: internal error: this is a bug in mlatr_nb; please report it with the traceback above", file=sys.stderr)
+        return 2
+    finally: warnings.showwarning = shown
 
 # %% ../nbs/00_core.ipynb #23f68d75
 def _int_at_least(text: str, least: int, what: str) -> int:

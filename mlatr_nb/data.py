@@ -32,6 +32,7 @@ class Item:
     audio_bytes: bytes | None = field(default=None, repr=False)   # the encoded file, for datasets that embed their audio
     source: str | None = field(default=None, repr=False, compare=False)  # where it was read, e.g. "train.jsonl line 3"
     translated: dict[str, str] = field(default_factory=dict)  # NLLB code -> the engine that machine-translated its captions
+    extra: dict[str, Any] = field(default_factory=dict)       # the row's other fields (license, duration ...), kept as they are
 
     def __post_init__(self):
         if isinstance(self.audio, (str, os.PathLike)) and not isinstance(self.audio, Path): self.audio = Path(self.audio)
@@ -100,6 +101,8 @@ def _item_problems(
     return out
 
 # %% ../nbs/07_data.ipynb #e8d7cdaa
+_SCHEMA_KEYS = ('id', 'audio', 'captions', 'translated')   # every other field of a row goes to `Item.extra`
+
 class _Unreadable:
     "Stands in for a record that could not be decoded at all (a line of invalid JSON), with the reason."
     def __init__(self, reason: str): self.reason = reason
@@ -168,7 +171,8 @@ def _parse_record(
     if why: problems.add(where, why, rid); ok = False
     translated, why = _parse_translated(rec.get('translated'))
     if why: problems.add(where, why, rid); ok = False
-    return Item(rid, audio, captions, data, f"{source} {where}", translated) if ok else None
+    extra = {k: v for k, v in rec.items() if k not in _SCHEMA_KEYS}   # the user's own fields, passed through untouched
+    return Item(rid, audio, captions, data, f"{source} {where}", translated, extra) if ok else None
 
 # %% ../nbs/07_data.ipynb #19a0d81a
 def _check_one(item, where: str, check_audio: bool, problems: _Problems, first: dict[str, str]) -> None:
@@ -316,15 +320,14 @@ def _parquet_records(path: Path) -> Iterator[tuple[str, Any]]:
     import pyarrow.parquet as pq
     names = pq.read_schema(path).names
     _require_columns(names, f"manifest '{path}'")
-    columns = list(MANIFEST_FIELDS) + [c for c in OPTIONAL_FIELDS if c in names]
-    yield from ((f'row {i}', r) for i, r in enumerate(pq.read_table(path, columns=columns).to_pylist()))
+    yield from ((f'row {i}', r) for i, r in enumerate(pq.read_table(path).to_pylist()))   # other columns: `Item.extra`
 
 def _dataset_records(ds, source: str) -> Iterator[tuple[str, Any]]:
-    "Rows of a `datasets.Dataset`; an `Audio` column is read undecoded, as {'bytes', 'path'}."
+    "Rows of a `datasets.Dataset`; `Audio` columns are read undecoded, as {'bytes', 'path'}."
     import datasets
     _require_columns(ds.column_names, source)
-    ds = ds.select_columns(list(MANIFEST_FIELDS) + [c for c in OPTIONAL_FIELDS if c in ds.column_names])
-    if isinstance(ds.features['audio'], datasets.Audio): ds = ds.cast_column('audio', datasets.Audio(decode=False))
+    for name, feature in ds.features.items():
+        if isinstance(feature, datasets.Audio): ds = ds.cast_column(name, datasets.Audio(decode=False))
     yield from ((f'row {i}', r) for i, r in enumerate(ds.to_list()))
 
 def _one_split(ds, split: str | None, source: str):
@@ -426,13 +429,14 @@ def _portable(path: Path, base: Path | None) -> str:
 def to_jsonl(self: Manifest,
     path: str | os.PathLike,   # file to write (atomically)
 ) -> Path:
-    "Write the manifest as JSON lines; audio paths inside the file's folder are written relative to it."
+    "Write the manifest as JSON lines; audio paths inside the file's folder are written relative to it, other fields as read."
     path = Path(path)
     embedded = [it.id for it in self.items if it.audio_bytes is not None]
     if embedded: raise ValueError(f"{len(embedded)} clips embed their audio (e.g. {embedded[0]!r}), which JSON lines "
                                   f"cannot hold; use to_dataset().save_to_disk(...) instead.")
     lines = [json.dumps({'id': it.id, 'audio': _portable(it.audio, path.parent), 'captions': it.captions}
-                        | ({'translated': it.translated} if it.translated else {}), ensure_ascii=False) + '\n' for it in self.items]
+                        | ({'translated': it.translated} if it.translated else {}) | it.extra,
+                        ensure_ascii=False, default=str) + '\n' for it in self.items]   # default: e.g. a parquet timestamp
     return atomic_write(path, lambda tmp: Path(tmp).write_text(''.join(lines), encoding='utf-8'))
 
 @patch
@@ -459,6 +463,10 @@ def to_dataset(self: Manifest,
         features['translated'] = datasets.Features({lang: datasets.Value('string') for lang in translated})
         columns['translated'] = [{lang: it.translated.get(lang) for lang in translated} for it in self.items]
     ds = datasets.Dataset.from_dict(columns, features=features)
+    for name in dict.fromkeys(k for it in self.items for k in it.extra):   # the user's own fields, types as Arrow infers them
+        try: ds = ds.add_column(name, [it.extra.get(name) for it in self.items])
+        except (TypeError, ValueError) as e:   # pyarrow's errors derive from these
+            raise ValueError(f"field {name!r} of {self.source} holds values of mixed types, which a dataset column cannot ({e})") from None
     return ds.cast_column('audio', datasets.Audio(decode=False)) if embed else ds
 
 # %% ../nbs/07_data.ipynb #db32417c

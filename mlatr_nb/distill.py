@@ -18,13 +18,14 @@ from torch import Tensor
 
 from fastcore.basics import patch
 
-from .core import atomic_write, check_langs, state_fingerprint
+from .core import atomic_write, check_langs, load_safetensors, state_fingerprint
 from .data import Manifest, caption_table, read_manifest
 from .sampling import Skipped, SkipLog
 from .eval import embed_clips
 
 # %% auto #0
-__all__ = ['TEACHER_FORMAT', 'caption_hash', 'CaptionRows', 'caption_rows', 'embed_teachers', 'TeacherTargets', 'Ensemble']
+__all__ = ['TEACHER_FORMAT', 'caption_hash', 'CaptionRows', 'caption_rows', 'audio_stamps', 'embed_teachers', 'TeacherTargets',
+           'Ensemble']
 
 # %% ../nbs/12_distill.ipynb #0bec97b0
 def caption_hash(
@@ -89,10 +90,24 @@ def _load_teacher(teacher, device):
     if isinstance(teacher, MLCLAP): return teacher.to(device).eval()
     return MLCLAP.from_pretrained(_teacher_folder(teacher)).to(device).eval()
 
-def _manifest_fingerprint(manifest: Manifest, rows: CaptionRows) -> str:
-    "SHA-256 of the clip ids and the caption rows: what a part file must have been made from to be reused."
+def audio_stamps(
+    manifest: Manifest,   # the clips
+) -> np.ndarray:          # (N, 3) int64: path fingerprint, size in bytes, modification time in ns
+    "What says that a clip's audio is the one the teachers heard: its path, and its file's size and modification time."
+    out = np.empty((len(manifest), 3), dtype=np.int64)
+    for i, it in enumerate(manifest):
+        if it.audio_bytes is not None:   # embedded audio: its bytes are the file
+            out[i] = (int.from_bytes(hashlib.blake2b(it.audio_bytes, digest_size=8).digest(), 'little') >> 1, len(it.audio_bytes), 0)
+            continue
+        try: st = os.stat(it.audio); size, mtime = st.st_size, st.st_mtime_ns
+        except OSError: size = mtime = -1   # missing: the teachers could not hear it either
+        out[i] = (caption_hash(str(Path(it.audio).absolute())), size, mtime)
+    return out
+
+def _manifest_fingerprint(manifest: Manifest, rows: CaptionRows, stamps: np.ndarray) -> str:
+    "SHA-256 of the clip ids, their audio stamps and the caption rows: what a part file must have been made from to be reused."
     h = hashlib.sha256(json.dumps(manifest.ids).encode())
-    for a in (rows.clip, rows.lang, rows.pos, rows.hash): h.update(a.tobytes())
+    for a in (stamps, rows.clip, rows.lang, rows.pos, rows.hash): h.update(np.ascontiguousarray(a).tobytes())
     h.update(json.dumps(rows.langs).encode())
     return h.hexdigest()
 
@@ -138,20 +153,22 @@ def embed_teachers(
     progress: bool = True,                 # progress bars on stderr
 ) -> Path:
     "Embed every clip and caption once with each teacher and write them, resumably and atomically, to `path`."
-    from safetensors.torch import load_file, save_file
+    from safetensors.torch import save_file
     if isinstance(teachers, (str, os.PathLike)) or not len(teachers): raise ValueError("embed_teachers needs a list of at least one teacher")
     if not isinstance(manifest, Manifest): manifest = read_manifest(manifest)
     path = Path(path); parts_dir = path.parent/f'{path.name}.parts'
-    rows = caption_rows(manifest, langs)
-    fingerprint = _manifest_fingerprint(manifest, rows)
+    rows, stamps = caption_rows(manifest, langs), audio_stamps(manifest)
+    fingerprint = _manifest_fingerprint(manifest, rows, stamps)
     skips, records, tensors = SkipLog(), [], {}
     for m, teacher in enumerate(teachers):
         wid = _teacher_id(teacher)
         part = parts_dir/f'teacher-{m}.safetensors'
         meta = dict(weights=wid, manifest=fingerprint)
         reused = part.is_file() and _read_header(part)[2] == meta
-        if reused: t = load_file(str(part))   # finished before an interruption: reuse, do not load or run the teacher
-        else:
+        if reused:   # finished before an interruption: reuse, do not load or run the teacher
+            try: t = load_safetensors(part)
+            except ValueError: reused = False    # damaged after all: embed this teacher again
+        if not reused:
             model = _load_teacher(teacher, device)
             t = _embed_teacher(model, manifest, rows, batch_size, text_batch_size, progress, skips)
             parts_dir.mkdir(parents=True, exist_ok=True)
@@ -162,6 +179,7 @@ def embed_teachers(
         records.append(dict(source=source, weights=wid, tau=float(t['tau']), embed_dim=int(t['audio'].shape[1]), reused=reused))
     tensors |= dict(caption_clip=torch.from_numpy(rows.clip), caption_lang=torch.from_numpy(rows.lang),
                     caption_pos=torch.from_numpy(rows.pos), caption_hash=torch.from_numpy(rows.hash),
+                    audio_stamp=torch.from_numpy(stamps),
                     tau=torch.tensor([r['tau'] for r in records]))
     skipped = sorted({manifest.ids[i] for m in range(len(teachers)) for i in np.flatnonzero(tensors[f'valid.{m}'].numpy() == 0)})
     meta = dict(format=TEACHER_FORMAT, clip_ids=json.dumps(manifest.ids), langs=json.dumps(rows.langs),
@@ -194,11 +212,12 @@ def _read_header(path: Path) -> tuple[dict, int, dict]:
 def _memmap(path: Path) -> tuple[dict[str, np.ndarray], dict]:
     "Every tensor of a safetensors file as a read-only `numpy.memmap`, and the file's metadata."
     header, start, meta = _read_header(path)
-    arrays = {}
+    arrays, size = {}, path.stat().st_size
     for name, e in header.items():
         if e['dtype'] not in _NP_DTYPES: raise ValueError(f"{path}: tensor {name!r} has dtype {e['dtype']}, which is not supported here")
         dtype, shape = np.dtype(_NP_DTYPES[e['dtype']]), tuple(e['shape'])
         lo, hi = e['data_offsets']
+        if start + hi > size: raise ValueError(f"{path} is truncated ({size} bytes, its header describes {start + hi}); embed the teachers again")
         arrays[name] = (np.memmap(path, dtype=dtype, mode='r', offset=start + lo, shape=shape) if hi > lo
                         else np.zeros(shape, dtype))
     return arrays, meta
@@ -219,11 +238,14 @@ class TeacherTargets:
         self.teachers, self.skipped = json.loads(meta['teachers']), json.loads(meta.get('skipped', '[]'))
         self.manifest_source = meta.get('manifest')
         M, N = len(self.teachers), len(self.clip_ids)
-        self.audio = [arrays[f'audio.{m}'] for m in range(M)]
-        self.text = [arrays[f'text.{m}'] for m in range(M)]
-        self.valid = np.all([arrays[f'valid.{m}'] for m in range(M)], axis=0).astype(bool)
-        self.rows = CaptionRows(*(np.asarray(arrays[f'caption_{k}']) for k in ('clip', 'lang', 'pos', 'hash')),
-                                langs=self.langs, texts=[])
+        try:
+            self.rows = CaptionRows(*(np.asarray(arrays[f'caption_{k}']) for k in ('clip', 'lang', 'pos', 'hash')),
+                                    langs=self.langs, texts=[])
+            self.audio = [arrays[f'audio.{m}'] for m in range(M)]
+            self.text = [arrays[f'text.{m}'] for m in range(M)]
+            self.valid = np.all([arrays[f'valid.{m}'] for m in range(M)], axis=0).astype(bool)
+        except KeyError as e: raise ValueError(f"{self.path} lacks the tensor {e}; it is damaged: embed the teachers again") from None
+        self.audio_stamp = np.asarray(arrays['audio_stamp']) if 'audio_stamp' in arrays else None   # files of earlier versions lack it
         C = len(self.rows)
         for m in range(M):
             a, t = self.audio[m].shape, self.text[m].shape
@@ -249,6 +271,22 @@ class TeacherTargets:
 def _where(manifest: Manifest, c: int) -> str: return f"clip {c} ({manifest[c].id!r})"
 
 @patch
+def _check_audio(self: TeacherTargets, manifest: Manifest) -> None:
+    "Refuse a manifest whose clips' audio is not the audio the teachers heard: another path, size or modification time."
+    again = "embed the teachers again for this audio (mlatr-train --overwrite does)"
+    if self.audio_stamp is None:
+        raise ValueError(f"{self.path} does not record which audio the teachers heard (an earlier version wrote it); {again}")
+    now = audio_stamps(manifest)
+    differ = np.flatnonzero((now != self.audio_stamp).any(1))
+    if not len(differ): return
+    c = int(differ[0]); was, new = self.audio_stamp[c], now[c]
+    why = ('its audio is another file' if was[0] != new[0] else 'its audio file is missing' if new[1] < 0 else
+           f'its audio file changed size ({was[1]} -> {new[1]} bytes)' if was[1] != new[1] else 'its audio file was modified')
+    more = f" (and {len(differ) - 1} more clips)" if len(differ) > 1 else ''
+    raise ValueError(f"{manifest.source}: {_where(manifest, c)}: {why} ({manifest[c].audio}) since the teachers embedded it "
+                     f"into {self.path}{more}; {again}")
+
+@patch
 def check(self: TeacherTargets,
           manifest: Manifest,   # the stage-2 training manifest (possibly with fewer languages)
          ) -> TeacherTargets:
@@ -261,6 +299,7 @@ def check(self: TeacherTargets,
         i = next(i for i, (a, b) in enumerate(zip(ids, self.clip_ids)) if a != b)
         raise ValueError(f"{manifest.source} does not list its clips as the teacher embeddings do: position {i} is "
                          f"{ids[i]!r} there and {self.clip_ids[i]!r} in {self.path} (a reordered or different manifest)")
+    self._check_audio(manifest)
     missing = [l for l in manifest.languages if l not in self.langs]
     if missing: raise ValueError(f"{self.path} has no teacher embeddings for captions in {', '.join(missing)} "
                                  f"(it has {', '.join(self.langs)}); embed the teachers for those languages too")

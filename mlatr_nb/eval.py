@@ -7,7 +7,7 @@ Docs: https://mlatr-nb.github.io/mlatr_nb/eval.html.md"""
 
 # %% ../nbs/11_eval.ipynb #b7d006ae
 from __future__ import annotations
-import argparse, bisect, json, math, sys, warnings
+import argparse, bisect, json, math, os, sys, warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -16,15 +16,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .core import atomic_write, check_lang, positive_int
+from .core import add_debug_flag, atomic_write, check_lang, positive_int, refuse_same_file, run_console_script
 from .data import Item, Manifest, aligned_captions, read_manifest
 from .sampling import decode_embedded_audio
 
 # %% auto #0
 __all__ = ['REPORT_FILES', 'caption_clip_index', 'RetrievalRanks', 'retrieval_ranks', 'metrics_from_ranks', 'retrieval_metrics',
            'embedding_gap', 'consistency_metrics', 'label_separation', 'flatten_metrics', 'metrics_table',
-           'plot_recall_per_language', 'plot_rank_consistency', 'embed_clips', 'evaluate_model', 'save_eval_report',
-           'eval_cli']
+           'plot_recall_per_language', 'plot_rank_consistency', 'embed_clips', 'evaluate_model', 'check_report_folder',
+           'save_eval_report', 'eval_cli']
 
 # %% ../nbs/11_eval.ipynb #6a1c7f3a
 def _py(x):
@@ -491,7 +491,11 @@ _TABLE_COLUMNS = ('R@1', 'R@5', 'R@10', 'mAP@10')
 def _rows(metrics: Mapping, label: str):
     "(language, {'t2a':..., 'a2t':...}) rows and the MRV dict of a retrieval or consistency metrics dict."
     if 'per_language' in metrics:
-        return list(metrics['per_language'].items()) + [('mean', metrics['mean'])], metrics.get('mrv')
+        shares, averaged = metrics.get('unknown_token_share', {}), metrics.get('mean_languages', metrics['per_language'])
+        def name(lang):   # a language the tokenizer cannot represent says so in its row
+            if lang not in metrics.get('unrepresented_languages', ()): return lang
+            return f"{lang} ({shares[lang]:.0%} unknown tokens{'' if lang in averaged else ', not in the mean'})"
+        return [(name(l), m) for l, m in metrics['per_language'].items()] + [('mean', metrics['mean'])], metrics.get('mrv')
     if 't2a' in metrics and 'a2t' in metrics: return [(label, metrics)], None
     raise ValueError("Expected the dict returned by retrieval_metrics or consistency_metrics "
                      f"(keys 't2a'/'a2t' or 'per_language'), got keys {list(metrics)}.")
@@ -583,6 +587,26 @@ def embed_clips(
     return torch.cat(parts)
 
 # %% ../nbs/11_eval.ipynb #34eacd52
+def _unknown_languages(model, texts_by_lang: Mapping, out: dict, include: bool) -> dict:
+    "Each language's share of unknown pieces, and the mean and MRV over the languages the tokenizer represents."
+    from mlatr_nb.model import UNKNOWN_TOKEN_WARNING
+    if not hasattr(model, 'unknown_token_share'): return {}   # e.g. an ensemble: its members' tokenizers may differ
+    shares = {lang: round(model.unknown_token_share(texts, lang)[lang], 4) for lang, texts in texts_by_lang.items()}
+    unknown = [lang for lang, s in shares.items() if s > UNKNOWN_TOKEN_WARNING]
+    kept = [lang for lang in shares if lang not in unknown] if unknown and not include else list(shares)
+    if not kept: kept = list(shares)   # every language is unrepresented: nothing better to average
+    extra = dict(unknown_token_share=shares, unrepresented_languages=unknown, mean_languages=kept)
+    if unknown:
+        left_out = set(unknown) - set(kept)
+        warnings.warn(f"{', '.join(f'{l} ({shares[l]:.0%})' for l in unknown)}: that share of the caption pieces is unknown to "
+                      "the model's tokenizer, so these scores say little about the model" +
+                      (f"; left out of the mean and MRV (include_unknown_langs / --include-unknown-langs averages them too)"
+                       if left_out else ''), stacklevel=3)
+        if left_out:
+            extra['mean'] = _mean_over_languages({l: out['per_language'][l] for l in kept})
+            extra['mrv'] = {d: _mrv([torch.tensor(out['ranks'][d][l]) for l in kept]) for d in _DIRECTIONS}
+    return extra
+
 def evaluate_model(
     model,                                # an `MLCLAP` (anything with its `embed_audio` and `embed_text`)
     manifest,                             # a `Manifest`, or a manifest path for `read_manifest`
@@ -593,6 +617,7 @@ def evaluate_model(
     text_batch_size: int = 64,            # captions per text forward pass
     progress: bool = True,                # show progress bars (on stderr)
     ks: Sequence[int] = (1, 5, 10),       # the k of R@k
+    include_unknown_langs: bool = False,  # also average languages whose captions the tokenizer cannot represent
 ) -> dict:
     "Embed a manifest's clips and aligned captions, and return `consistency_metrics` with ranks, ids and what was dropped."
     if not isinstance(manifest, Manifest): manifest = read_manifest(manifest)
@@ -610,9 +635,12 @@ def evaluate_model(
     clip_ids = [manifest[c].id for c in aligned.clips]
     caption_clip_ids = [manifest[c].id for c in aligned.clip_index]
     audio = embed_clips(model, [manifest[c] for c in aligned.clips], batch_size, progress)
-    text = {lang: model.embed_text(texts, lang, batch_size=text_batch_size, progress=progress)
-            for lang, texts in aligned.texts_by_lang.items()}
+    with warnings.catch_warnings():   # one note below for all languages, not one per `embed_text` call
+        warnings.filterwarnings('ignore', message='.*unknown to this model')
+        text = {lang: model.embed_text(texts, lang, batch_size=text_batch_size, progress=progress)
+                for lang, texts in aligned.texts_by_lang.items()}
     out = consistency_metrics(audio, text, caption_clip_ids, clip_ids, ref_lang=ref_lang, ks=ks, return_ranks=True)
+    out |= _unknown_languages(model, aligned.texts_by_lang, out, include_unknown_langs)
     out['ranks'] |= {'caption_ids': [f'{c}#{j}' for c, j in zip(caption_clip_ids, aligned.caption_index)],
                      'clip_ids': clip_ids}   # every clip has captions, so the A2T ranks follow `clip_ids`
     return out | {'manifest': manifest.source, 'n_manifest_clips': len(manifest), 'dropped': aligned.dropped}
@@ -625,6 +653,18 @@ REPORT_FILES = {'metrics': 'metrics.json', 'table': 'metrics.md', 'recall': 'rec
 def _write_text(path: Path, text: str) -> None:
     atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding='utf-8'))
 
+def check_report_folder(
+    out: str | os.PathLike,   # where a report is about to be written
+) -> None:
+    "Refuse a folder that holds files of the report's names which are not an earlier report (they may be somebody's)."
+    out = Path(out)
+    present = [name for name in REPORT_FILES.values() if (out/name).exists()]
+    if not present: return
+    try: ours = 'per_language' in json.loads((out/REPORT_FILES['metrics']).read_text(encoding='utf-8'))
+    except (OSError, ValueError, TypeError): ours = False
+    if not ours: raise FileExistsError(f"{out} holds {', '.join(present)}, which are not an earlier report of mlatr-eval; "
+                                       "nothing was touched: choose another output folder")
+
 def save_eval_report(
     metrics: Mapping,   # from `evaluate_model` (or `consistency_metrics(..., return_ranks=True)`)
     out,                # folder to write into; created if needed
@@ -633,6 +673,7 @@ def save_eval_report(
     "Write metrics.json (without the ranks), ranks.json, the markdown table and the two PNG plots into `out`."
     if 'ranks' not in metrics:
         raise ValueError("save_eval_report needs per-instance ranks: use evaluate_model, or consistency_metrics(..., return_ranks=True).")
+    check_report_folder(out)
     paths = {kind: Path(out)/name for kind, name in REPORT_FILES.items()}
     summary = {**info, **{k: v for k, v in metrics.items() if k != 'ranks'}}
     _write_text(paths['metrics'], json.dumps(summary, indent=2, ensure_ascii=False) + '\n')
@@ -648,8 +689,8 @@ def _eval_parser() -> argparse.ArgumentParser:
                                 "saved MLCLAP on a manifest: metrics.json, metrics.md and PNG plots.")
     p.add_argument('--model', required=True, help='folder written by MLCLAP.save_pretrained')
     p.add_argument('--manifest', required=True, help='manifest: .jsonl/.csv/.parquet file, datasets folder, or hf://owner/name')
-    p.add_argument('--output-dir', '--out', dest='out', default='eval', help='folder for the report (default: ./eval); '
-                   '--out is the older spelling')
+    p.add_argument('--output-dir', '--out', dest='out', default='eval', help='folder for the report (default: ./eval; a folder '
+                   'holding files of the same names that are not an earlier report is refused, untouched); --out is the older spelling')
     p.add_argument('--langs', nargs='+', metavar='CODE', help='NLLB codes to score (default: every language of the manifest)')
     p.add_argument('--ref-lang', metavar='CODE', help='reference language of the embedding gap (default: eng_Latn if scored)')
     p.add_argument('--batch-size', type=positive_int, default=32, help='clips per audio forward pass (default: 32)')
@@ -659,8 +700,10 @@ def _eval_parser() -> argparse.ArgumentParser:
                    'audiocaps, clotho, wavcaps)')
     p.add_argument('--root', help='folder that relative audio paths start from (default: the manifest folder)')
     p.add_argument('--split', help='split of a DatasetDict or Hub dataset')
+    p.add_argument('--include-unknown-langs', action='store_true', help='also average languages whose captions are mostly '
+                   'unknown to the tokenizer (default: such a language is reported, marked, and left out of the mean)')
     p.add_argument('--no-progress', action='store_true', help='no progress bars')
-    return p
+    return add_debug_flag(p)
 
 def _device(name: str | None) -> torch.device:
     from mlatr_nb.core import default_device
@@ -672,6 +715,10 @@ def _device(name: str | None) -> torch.device:
 
 def _run_eval(args) -> tuple[dict[str, Path], str]:
     "Check the inputs, evaluate, write the report; return the written files and the table."
+    out = Path(args.out)
+    local = None if args.format == 'hub' or args.manifest.startswith('hf://') else args.manifest
+    for name in REPORT_FILES.values(): refuse_same_file(out/name, {'--manifest': local}, 'the report file')
+    check_report_folder(out)   # before anything is read: a wrong folder is refused at once
     manifest = read_manifest(args.manifest, format=args.format, root=args.root, split=args.split)
     langs = None
     if args.langs:
@@ -687,28 +734,22 @@ def _run_eval(args) -> tuple[dict[str, Path], str]:
     from mlatr_nb.model import MLCLAP   # heavy (transformers): only once the inputs look right
     model = MLCLAP.from_pretrained(args.model, device=device)
     result = evaluate_model(model, manifest, langs, ref_lang=args.ref_lang, batch_size=args.batch_size,
-                            text_batch_size=args.text_batch_size, progress=not args.no_progress)
+                            text_batch_size=args.text_batch_size, progress=not args.no_progress,
+                            include_unknown_langs=args.include_unknown_langs)
     paths = save_eval_report(result, args.out, model=str(Path(args.model)), device=str(device))
     return paths, metrics_table(result)
 
-def eval_cli(
-    argv: Sequence[str] | None = None,   # command-line arguments (default: sys.argv[1:])
-) -> int:                                # exit status: 0 done, 1 bad input (argparse itself exits with 2)
-    "Console entry point `mlatr-eval` (also `python -m mlatr_nb.eval`): evaluate a saved model on a manifest."
-    p = _eval_parser()
-    args = p.parse_args(argv)
-    error = None
-    with warnings.catch_warnings(record=True) as caught:   # shown as one plain line each, after the progress bars
-        warnings.simplefilter('default')
-        try: paths, table = _run_eval(args)
-        except (OSError, ValueError) as e: error = e     # bad input: a message that names the file or value
-    for w in caught: print(f'mlatr-eval: warning: {w.message}', file=sys.stderr)
-    if error is not None:
-        print(f'mlatr-eval: error: {error}', file=sys.stderr)
-        return 1
+def _eval_main(argv: Sequence[str] | None) -> int:
+    paths, table = _run_eval(_eval_parser().parse_args(argv))
     print(table)
     print(f"mlatr-eval: wrote {', '.join(f.name for f in paths.values())} to {paths['metrics'].parent}", file=sys.stderr)
     return 0
+
+def eval_cli(
+    argv: Sequence[str] | None = None,   # command-line arguments (default: sys.argv[1:])
+) -> int:                                # exit status: 0 done, 1 bad input or file, 2 usage error or bug
+    "Console entry point `mlatr-eval` (also `python -m mlatr_nb.eval`): evaluate a saved model on a manifest."
+    return run_console_script('mlatr-eval', _eval_main, argv)
 
 # %% ../nbs/11_eval.ipynb #12fb118f
 if __name__ == '__main__': raise SystemExit(eval_cli())

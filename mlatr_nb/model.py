@@ -7,7 +7,7 @@ Docs: https://mlatr-nb.github.io/mlatr_nb/model.html.md"""
 
 # %% ../nbs/04_model.ipynb #87cc6a52
 from __future__ import annotations
-import json, math, os, re
+import json, math, os, re, warnings
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from fastcore.basics import patch
 
-from .core import atomic_write, expand_langs, module_device
+from .core import atomic_write, expand_langs, load_safetensors, load_torch_file, module_device
 from .audio import SAMPLE_RATE, MelFrontend, collate_waveforms, frames_for_samples, load_audio
 from .ced import (
     CED_SIZES, CEDConfig, CEDEncoder, ced_config, convert_ced_state_dict, count_chunks, load_ced_checkpoint, read_ced_state_dict)
@@ -29,8 +29,9 @@ from .sonar import (
     check_materialised, load_state_dict_strict)
 
 # %% auto #0
-__all__ = ['CAPTION_STYLES', 'mlclap_caption', 'MLCLAPConfig', 'projection_head', 'Temperature', 'MLCLAP', 'MLCLAPOutput',
-           'plan_audio_batches', 'convert_mlclap_state_dict', 'to_mlclap_state_dict', 'save_mlclap_checkpoint']
+__all__ = ['CAPTION_STYLES', 'UNKNOWN_TOKEN_WARNING', 'mlclap_caption', 'MLCLAPConfig', 'projection_head', 'Temperature',
+           'MLCLAP', 'MLCLAPOutput', 'plan_audio_batches', 'convert_mlclap_state_dict', 'to_mlclap_state_dict',
+           'save_mlclap_checkpoint']
 
 # %% ../nbs/04_model.ipynb #e130b2b1
 def _sub_config(cls, value, where: str):
@@ -394,6 +395,43 @@ def _check_captions(texts) -> list[str]:
         if not t.strip(): raise ValueError(f"Caption {i} is empty ({t!r}); every caption needs some text.")
     return texts
 
+UNKNOWN_TOKEN_WARNING = 0.1
+"`embed_text` warns when more than this share of a language's pieces are unknown to the tokenizer."
+
+@patch
+def _unknown_id(self: MLCLAP) -> int:
+    "The id of `<unk>` in the text tower's id convention."
+    from mlatr_nb.sonar import FAIRSEQ2_IDS, HF_IDS
+    return HF_IDS.unk if self.text_tower.id_convention == 'hf' else FAIRSEQ2_IDS.unk
+
+def _count_unknown(tokens: dict, langs: Sequence[str], unk_id: int, into: dict) -> None:
+    "Add each language's (unknown pieces, pieces) in a tokenized block to `into`; the language token and </s> are not pieces."
+    mask = tokens['attention_mask'].bool()
+    unknown, pieces = ((tokens['input_ids'] == unk_id) & mask).sum(1), mask.sum(1) - 2
+    codes = np.asarray(langs)
+    for lang in dict.fromkeys(langs):
+        rows = torch.from_numpy(codes == lang)
+        u, n = into.get(lang, (0, 0))
+        into[lang] = (u + int(unknown[rows].sum()), n + int(pieces[rows].sum()))
+
+@patch
+def unknown_token_share(self: MLCLAP,
+                        texts: str | Sequence[str],  # captions
+                        lang: str | Sequence[str],   # one NLLB code for all, or one per caption
+                        ) -> dict[str, float]:       # language -> share of its pieces that are <unk>
+    "How much of each language's text the tokenizer cannot represent: a language it has no pieces for is mostly `<unk>`."
+    texts = _check_captions(texts)
+    langs, counts = expand_langs(lang, len(texts)), {}
+    _count_unknown(self.tokenize(texts, langs), langs, self._unknown_id(), counts)
+    return {l: u / max(n, 1) for l, (u, n) in counts.items()}
+
+def _warn_unknown(counts: dict) -> None:
+    for lang, (u, n) in counts.items():
+        if n and u / n > UNKNOWN_TOKEN_WARNING:
+            warnings.warn(f"{lang}: {u / n:.0%} of the caption pieces ({u} of {n}) are unknown to this model's tokenizer, so "
+                          f"its {lang} embeddings carry little of the text; use a tokenizer that covers {lang} (SONAR's does)",
+                          stacklevel=3)
+
 @patch
 def embed_text(self: MLCLAP,
                texts: str | Sequence[str],  # one caption or a list
@@ -407,15 +445,17 @@ def embed_text(self: MLCLAP,
     langs = expand_langs(lang, len(texts))
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}.")
-    block, parts = 16 * batch_size, []
+    block, parts, unknown, unk_id = 16 * batch_size, [], {}, self._unknown_id()
     with _eval_mode(self):
         for start in _progress(range(0, len(texts), block), progress, 'embedding text', math.ceil(len(texts) / block)):
             tokens = self.tokenize(texts[start:start + block], langs[start:start + block])
+            _count_unknown(tokens, langs[start:start + block], unk_id, unknown)
             n_tokens = tokens['attention_mask'].sum(1)
             for rows in torch.argsort(n_tokens, descending=True, stable=True).split(batch_size):
                 width = int(n_tokens[rows[0]])
                 emb = self.encode_text(tokens['input_ids'][rows, :width], tokens['attention_mask'][rows, :width])
                 parts.append((start + rows, emb.float().cpu()))
+    _warn_unknown(unknown)
     return _gather(len(texts), self.embed_dim, parts)
 
 # %% ../nbs/04_model.ipynb #73b6d8cc
@@ -516,7 +556,6 @@ def from_pretrained(cls: MLCLAP,
                     dtype: torch.dtype | None = None,          # e.g. torch.bfloat16; default: as stored (float32)
                     ) -> MLCLAP:
     "Rebuild a saved `MLCLAP` exactly (config, weights, tokenizer) and return it in eval mode, without initialising it first."
-    from safetensors.torch import load_file
     folder = Path(folder)
     if folder.is_file() and folder.suffix in ('.pt', '.pth', '.bin'):
         return cls.from_mlclap_checkpoint(folder, tokenizer=tokenizer, text_backend=text_backend or 'hf', device=device, dtype=dtype)
@@ -529,7 +568,7 @@ def from_pretrained(cls: MLCLAP,
     if tokenizer is None and _has_tokenizer_files(folder): tokenizer = SonarTokenizer.from_pretrained(folder)
     device = torch.device(device or 'cpu')
     model = _empty_model(cls, config, tokenizer)
-    return _fill(model, load_file(str(weights), device=str(device)), str(weights), dtype, device).eval()
+    return _fill(model, load_safetensors(weights, device), str(weights), dtype, device).eval()
 
 # %% ../nbs/04_model.ipynb #c7e5b9d9
 def _ced_config_from_state_dict(state_dict: Mapping[str, Tensor], source: str) -> CEDConfig:
@@ -617,10 +656,7 @@ def to_mlclap_state_dict(
 # %% ../nbs/04_model.ipynb #231ba394
 def _read_torch_checkpoint(path: Path) -> dict[str, Tensor]:
     "A `.pt` state dict, memory-mapped (so it is read as it is used, and never copied whole), tensors only."
-    if not path.is_file(): raise FileNotFoundError(f"No checkpoint file at {path}.")
-    try: sd = torch.load(path, map_location='cpu', mmap=True, weights_only=True)
-    except RuntimeError:   # files in the legacy (non-zip) format cannot be memory-mapped
-        sd = torch.load(path, map_location='cpu', weights_only=True)
+    sd = load_torch_file(path)   # tensors only: pickled code never runs; a damaged file is named
     if isinstance(sd, Mapping) and isinstance(sd.get('model'), Mapping): sd = sd['model']
     if not isinstance(sd, Mapping): raise ValueError(f"{path} holds a {type(sd).__name__}, not a state dict.")
     return dict(sd)

@@ -7,7 +7,7 @@ Docs: https://mlatr-nb.github.io/mlatr_nb/search.html.md"""
 
 # %% ../nbs/13_search.ipynb #7ebcada9
 from __future__ import annotations
-import json, os, shutil, sys
+import hashlib, json, os, shutil, sys, warnings, zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from collections.abc import Sequence
@@ -17,14 +17,15 @@ import torch
 
 from fastcore.basics import patch
 
-from .core import atomic_write, check_lang, non_negative_int, positive_int, state_fingerprint
+from .core import (FolderLock, add_debug_flag, atomic_write, check_lang, non_negative_int, positive_int,
+                           run_console_script, state_fingerprint)
 from .audio import SAMPLE_RATE, audio_seconds, load_audio
 from .data import Manifest, read_manifest
 from .sampling import Skipped, SkipLog
 
 # %% auto #0
-__all__ = ['AUDIO_EXTENSIONS', 'INDEX_FORMAT', 'ANN_KINDS', 'ANN_FILE', 'audio_files', 'Hit', 'AudioIndex', 'SearchApp', 'demo',
-           'search_cli']
+__all__ = ['AUDIO_EXTENSIONS', 'INDEX_FORMAT', 'ANN_KINDS', 'ANN_FILE', 'PARTS_DIR', 'PARTS_FORMAT', 'LOCK_FILE',
+           'QUERY_AUDIO_SUFFIXES', 'audio_files', 'Hit', 'AudioIndex', 'SearchApp', 'demo', 'search_cli']
 
 # %% ../nbs/13_search.ipynb #c3679e31
 AUDIO_EXTENSIONS = ('.wav', '.flac', '.ogg', '.mp3')
@@ -103,16 +104,58 @@ def _attach(index: AudioIndex, model) -> AudioIndex:
     index.model = m
     return index
 
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(1 << 24), b''): h.update(block)
+    return h.hexdigest()
+
+def _rebuild_hint(folder: Path) -> str:
+    return f"rebuild the index (mlatr-search build MODEL AUDIO {folder})"
+
+def _index_info(folder: Path) -> dict:
+    "The folder's index.json, checked to be one this library wrote."
+    path = folder/'index.json'
+    if not path.is_file(): raise FileNotFoundError(f"No audio index at {folder} (no index.json)")
+    try: info = json.loads(path.read_text(encoding='utf-8'))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e: raise ValueError(f"{path} is not valid JSON ({e}); {_rebuild_hint(folder)}") from None
+    if not isinstance(info, dict) or info.get('format') != INDEX_FORMAT:
+        raise ValueError(f"{folder}: not an index of this library (format {info.get('format') if isinstance(info, dict) else None!r} in index.json)")
+    missing = [k for k in ('fingerprint', 'embed_dim') if k not in info]
+    if missing: raise ValueError(f"{path} has no {missing[0]!r}; {_rebuild_hint(folder)}")
+    return info
+
+def _read_files(path: Path) -> list[dict]:
+    "The rows of files.jsonl, each checked to have what a hit needs."
+    rows = []
+    for n, line in enumerate(path.read_text(encoding='utf-8').splitlines(), 1):
+        if not line.strip(): continue
+        try: row = json.loads(line)
+        except json.JSONDecodeError as e: raise ValueError(f"{path} line {n} is not JSON ({e.msg}); {_rebuild_hint(path.parent)}") from None
+        if not isinstance(row, dict) or not all(k in row for k in ('path', 'size', 'mtime_ns', 'seconds')):
+            raise ValueError(f"{path} line {n} is not a row of this library's index; {_rebuild_hint(path.parent)}")
+        rows.append(row)
+    return rows
+
 def _read_index(folder: Path) -> AudioIndex:
-    "An index folder's contents, without a model."
+    "An index folder's contents, without a model; any file that is not as the build left it is named."
     folder = Path(folder)
-    if not (folder/'index.json').is_file(): raise FileNotFoundError(f"No audio index at {folder} (no index.json)")
-    info = json.loads((folder/'index.json').read_text())
-    if info.get('format') != INDEX_FORMAT: raise ValueError(f"{folder}: not an index of this library (format {info.get('format')!r})")
-    files = [json.loads(l) for l in (folder/'files.jsonl').read_text(encoding='utf-8').splitlines() if l.strip()]
-    emb = np.load(folder/'embeddings.npy', mmap_mode='r')
+    info = _index_info(folder)
+    files_path, emb_path = folder/'files.jsonl', folder/'embeddings.npy'
+    if not files_path.is_file(): raise FileNotFoundError(f"{folder} has index.json but no files.jsonl; {_rebuild_hint(folder)}")
+    if 'files_sha256' in info and _sha256(files_path) != info['files_sha256']:   # indexes of earlier versions lack it
+        raise ValueError(f"{files_path} was changed after the index was built (its checksum is not the one in index.json), "
+                         f"so its rows may no longer match embeddings.npy; {_rebuild_hint(folder)}")
+    files = _read_files(files_path)
+    if 'count' in info and len(files) != info['count']:
+        raise ValueError(f"{files_path} lists {len(files)} clips but index.json says {info['count']}; {_rebuild_hint(folder)}")
+    try: emb = np.load(emb_path, mmap_mode='r', allow_pickle=False)
+    except FileNotFoundError: raise FileNotFoundError(f"{folder} has index.json but no embeddings.npy; {_rebuild_hint(folder)}") from None
+    except (ValueError, OSError, EOFError) as e:
+        raise ValueError(f"{emb_path} is not a readable embeddings file ({str(e).split('.')[0]}); {_rebuild_hint(folder)}") from None
     if emb.shape != (len(files), info['embed_dim']):
-        raise ValueError(f"{folder}: embeddings.npy is {emb.shape} but files.jsonl lists {len(files)} clips of {info['embed_dim']}-d")
+        raise ValueError(f"{emb_path} is {emb.shape} but files.jsonl lists {len(files)} clips of {info['embed_dim']}-d; "
+                         f"{_rebuild_hint(folder)}")
     ann = info.get('ann')
     if ann is not None and (ann.get('count') != len(files) or not (folder/ANN_FILE).is_file()):
         raise ValueError(f"{folder}: its FAISS index does not match its {len(files)} clips; rebuild it with "
@@ -148,17 +191,86 @@ def _embed_part(model, paths: list[str], batch_size: int, num_workers: int, skip
     emb = model.embed_audio(waves, batch_size=batch_size).numpy() if waves else np.zeros((0, model.embed_dim), np.float32)
     return keep, emb.astype(np.float32), [len(w) / SAMPLE_RATE for w in waves]
 
-def _write_part(path: Path, **arrays) -> None:
-    def write(tmp):
-        with open(tmp, 'wb') as f: np.savez(f, **arrays)
-    atomic_write(path, write)
+PARTS_DIR, PARTS_FORMAT = '.mlatr-index-parts', 'mlatr-index-parts/1'
+"Where a build keeps the parts it has embedded until the index is written (a name only this library uses), and the format of its journal."
+LOCK_FILE = 'index.lock'
+"Held by a build while it runs: a second build of the same folder waits for it, then reuses its work."
+
+class _Parts:
+    "The parts a build has written, listed in a journal: only listed parts are read, and only they are ever removed."
+    def __init__(self, folder: Path):
+        self.dir, self.journal = folder/PARTS_DIR, folder/PARTS_DIR/'journal.json'
+        self.names: list[str] = []
+        if not self.journal.is_file(): return
+        try:
+            j = json.loads(self.journal.read_text(encoding='utf-8'))
+            if j.get('format') != PARTS_FORMAT: raise ValueError(f"format {j.get('format')!r}")
+            self.names = [str(n) for n in j['parts']]
+        except (ValueError, KeyError, TypeError, AttributeError) as e:
+            print(f"{self.journal}: not a parts journal of this library ({e}); its parts are not reused", file=sys.stderr)
+
+    def read(self, fingerprint: str) -> dict[tuple, tuple[np.ndarray, float]]:
+        "(path, size, mtime) -> (embedding, seconds) from every listed part made with these weights; a damaged part is re-embedded."
+        known = {}
+        for name in self.names:
+            try:
+                with np.load(self.dir/name, allow_pickle=False) as z:
+                    if str(z['fingerprint']) != fingerprint: continue
+                    for p, s, t, e, sec in zip(z['paths'].tolist(), z['sizes'].tolist(), z['mtimes'].tolist(), z['embeddings'], z['seconds'].tolist()):
+                        known[(p, s, t)] = (e, sec)
+            except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
+                print(f"{self.dir/name}: unreadable part ({type(e).__name__}: {e}); its clips are embedded again", file=sys.stderr)
+        return known
+
+    def write(self, **arrays) -> None:
+        "Save a part under a name no file in the folder has, then list it."
+        taken = {p.name for p in self.dir.iterdir()} if self.dir.is_dir() else set()
+        name = next(n for n in (f'part-{k:06d}.npz' for k in range(len(taken) + 1)) if n not in taken)
+        def write(tmp):
+            with open(tmp, 'wb') as f: np.savez(f, **arrays)
+        atomic_write(self.dir/name, write)
+        self.names.append(name)
+        atomic_write(self.journal, lambda tmp: Path(tmp).write_text(json.dumps(dict(format=PARTS_FORMAT, parts=self.names))))
+
+    def remove(self) -> None:
+        "Delete the listed parts and the journal; the folder goes only if nothing else is in it."
+        for name in self.names: (self.dir/name).unlink(missing_ok=True)
+        self.journal.unlink(missing_ok=True)
+        try: self.dir.rmdir()
+        except OSError: pass   # absent, or holding files this library did not list: those are not ours to delete
+
+def _check_index_folder(folder: Path) -> None:
+    "Refuse, before anything is written, a folder that is neither new, nor empty, nor an index (or a build) of this library."
+    if not folder.exists(): return
+    if not folder.is_dir(): raise NotADirectoryError(f"{folder} is a file, not an index folder")
+    if (folder/'index.json').is_file(): _index_info(folder); return   # refuses an index.json this library did not write
+    if (folder/PARTS_DIR/'journal.json').is_file(): return             # a first build that was interrupted
+    held = sorted(p.name for p in folder.iterdir() if p.name not in (LOCK_FILE, PARTS_DIR))   # a build under way has these
+    if held: raise ValueError(f"{folder} is not empty and is not an index of this library (it holds {', '.join(held[:3])}"
+                              f"{f' and {len(held) - 3} more' if len(held) > 3 else ''}); an index needs a new or empty "
+                              "folder, so nothing was touched")
 
 # %% ../nbs/13_search.ipynb #ca431065
+def _old_index(folder: Path, fingerprint: str) -> tuple[AudioIndex | None, dict]:
+    "The existing index and what it embedded, (path, size, mtime) -> (embedding, seconds); nothing if it cannot be trusted."
+    if not (folder/'index.json').is_file(): return None, {}
+    info = _index_info(folder)
+    if info['fingerprint'] != fingerprint:
+        raise ValueError(f"{folder} holds an index built with another model; pass another folder for this model's index")
+    try:
+        old = _read_index(folder)
+        if 'embeddings_sha256' in info and _sha256(folder/'embeddings.npy') != info['embeddings_sha256']:
+            raise ValueError(f"{folder/'embeddings.npy'} was changed after the index was built")
+    except (OSError, ValueError) as e:   # the folder is ours, but its files were edited or damaged: embed everything again
+        print(f"not reusing {folder}'s embeddings ({str(e).split('; rebuild')[0]}); every file is embedded again", file=sys.stderr)
+        return None, {}
+    return old, {(f['path'], f['size'], f['mtime_ns']): (np.asarray(e), f['seconds']) for f, e in zip(old.files, old.embeddings)}
+
 @patch(cls_method=True)
 def build(cls: AudioIndex,
           model,                       # an `MLCLAP`, or a save_pretrained folder
           source,                      # a folder of audio (searched recursively), or a manifest
-          folder,                      # the index folder (created, or updated when it exists)
+          folder,                      # the index folder: new, empty, or an index (or interrupted build) of this library
           *,
           batch_size: int = 32,        # clips per audio forward pass
           num_workers: int = 2,        # DataLoader processes decoding audio
@@ -168,37 +280,34 @@ def build(cls: AudioIndex,
           ann_options: dict | None = None,  # settings for `build_ann` (nlist, nprobe, m, ef_construction, ef_search)
          ) -> AudioIndex:
     "Embed a sound collection into an index folder, reusing what an earlier or interrupted build already embedded."
-    from tqdm.auto import tqdm
     if ann not in (None, 'none', *ANN_KINDS): raise ValueError(f"ann must be one of {', '.join(ANN_KINDS)} or 'none', got {ann!r}")
-    m, model_source = _model(model)
-    fingerprint, folder = state_fingerprint(m), Path(folder)
+    folder = Path(folder)
     files = audio_files(source)
-    known: dict[tuple, tuple[np.ndarray, float]] = {}
-    old = None
-    if (folder/'index.json').is_file():
-        old = _read_index(folder)
-        if old.fingerprint != fingerprint:
-            raise ValueError(f"{folder} holds an index built with another model; pass another folder for this model's index")
-        for f, e in zip(old.files, old.embeddings): known[(f['path'], f['size'], f['mtime_ns'])] = (np.asarray(e), f['seconds'])
-    parts = folder/'parts'
-    for part in sorted(parts.glob('part-*.npz')) if parts.is_dir() else []:
-        with np.load(part) as z:
-            if str(z['fingerprint']) != fingerprint: continue
-            for p, s, t, e, sec in zip(z['paths'].tolist(), z['sizes'].tolist(), z['mtimes'].tolist(), z['embeddings'], z['seconds'].tolist()):
-                known[(p, s, t)] = (e, sec)
+    _check_index_folder(folder)              # before the model loads: a wrong folder is refused at once, untouched
+    m, model_source = _model(model)
+    with FolderLock(folder/LOCK_FILE, 'index build', wait=True):   # also proves the folder writable before any work
+        return cls._build_locked(m, model_source, source, files, folder, batch_size, num_workers, part_size, progress, ann, ann_options)
+
+@patch(cls_method=True)
+def _build_locked(cls: AudioIndex, m, model_source, source, files, folder: Path, batch_size, num_workers, part_size, progress,
+                  ann, ann_options) -> AudioIndex:
+    from tqdm.auto import tqdm
+    fingerprint = state_fingerprint(m)
+    old, known = _old_index(folder, fingerprint)
+    parts = _Parts(folder)
+    known |= parts.read(fingerprint)
     stats = [_stat(p) for p in files]
     todo = [k for k in stats if k not in known]
     todo.sort(key=lambda k: -audio_seconds(k[0]))          # long clips together, short clips together
-    skips, n_parts = SkipLog(), len(list(parts.glob('part-*.npz'))) if parts.is_dir() else 0
+    skips = SkipLog()
     with tqdm(total=len(todo), desc='indexing audio', unit='clip', disable=not progress) as bar:
         for start in range(0, len(todo), part_size):
             chunk = todo[start:start + part_size]
             rows, emb, secs = _embed_part(m, [k[0] for k in chunk], batch_size, num_workers, skips)
             got = [chunk[r] for r in rows]
-            _write_part(parts/f'part-{n_parts:06d}.npz', fingerprint=np.array(fingerprint), embeddings=emb,
-                        paths=np.array([k[0] for k in got], dtype=str), sizes=np.array([k[1] for k in got], dtype=np.int64),
-                        mtimes=np.array([k[2] for k in got], dtype=np.int64), seconds=np.array(secs, dtype=np.float64))
-            n_parts += 1
+            parts.write(fingerprint=np.array(fingerprint), embeddings=emb, paths=np.array([k[0] for k in got], dtype=str),
+                        sizes=np.array([k[1] for k in got], dtype=np.int64), mtimes=np.array([k[2] for k in got], dtype=np.int64),
+                        seconds=np.array(secs, dtype=np.float64))
             for k, e, s in zip(got, emb, secs): known[k] = (e, s)
             bar.update(len(chunk))
     rows = [k for k in stats if k in known]
@@ -211,9 +320,10 @@ def build(cls: AudioIndex,
     atomic_write(folder/'files.jsonl', lambda tmp: Path(tmp).write_text(''.join(
         json.dumps(dict(path=k[0], size=k[1], mtime_ns=k[2], seconds=round(float(known[k][1]), 4))) + '\n' for k in rows), encoding='utf-8'))
     info = dict(format=INDEX_FORMAT, fingerprint=fingerprint, model_source=model_source, embed_dim=int(emb.shape[1]),
-                count=len(rows), skipped=skipped, source=str(source))
+                count=len(rows), files_sha256=_sha256(folder/'files.jsonl'), embeddings_sha256=_sha256(folder/'embeddings.npy'),
+                skipped=skipped, source=str(source))
     atomic_write(folder/'index.json', lambda tmp: Path(tmp).write_text(json.dumps(info, indent=1), encoding='utf-8'))
-    shutil.rmtree(parts, ignore_errors=True)
+    parts.remove()
     reused = len(rows) - sum(1 for k in todo if k in known)
     print(f"index {folder}: {len(rows)} clips ({len(rows) - reused} embedded now, {reused} kept); "
           f"{f'left out {len(skipped)} unreadable file(s): ' + ', '.join(s['path'] for s in skipped) if skipped else 'every file was read'}",
@@ -241,9 +351,20 @@ def _readonly_tensor(block: np.ndarray) -> torch.Tensor:
         warnings.filterwarnings('ignore', message='The given NumPy array is not writable')
         return torch.from_numpy(block)
 
+QUERY_AUDIO_SUFFIXES = ('.wav', '.wave', '.flac', '.ogg', '.oga', '.opus', '.mp3', '.mp2', '.m4a', '.aac', '.mp4', '.aif', '.aiff',
+                        '.aifc', '.au', '.snd', '.caf', '.w64', '.rf64', '.wma', '.wv', '.ac3', '.mka', '.webm', '.amr')
+"A query ending in one of these is a sound file, never a caption: if no such file exists, the query is an error."
+
 def _is_audio_query(q) -> bool:
-    return isinstance(q, (np.ndarray, torch.Tensor)) or (isinstance(q, (str, os.PathLike)) and Path(q).suffix.lower() in AUDIO_EXTENSIONS
-                                                         and Path(q).is_file())
+    "Samples, a path object, an existing file named like a sound or a path, or an error for a sound file that is not there."
+    if isinstance(q, (np.ndarray, torch.Tensor, os.PathLike)): return True
+    if not isinstance(q, str): return False
+    path = Path(q.strip()).expanduser()
+    named_like_audio = path.suffix.lower() in QUERY_AUDIO_SUFFIXES
+    if path.is_file() and (named_like_audio or os.sep in q): return True
+    if named_like_audio: raise FileNotFoundError(f"No audio file at {q}: a query that names a sound file is searched with "
+                                                 "that file, never as a caption")
+    return False
 
 def _embed_queries(model, queries: list, lang) -> torch.Tensor:
     "One unit-length row per query; texts and clips may be mixed."
@@ -272,6 +393,7 @@ def search(self: AudioIndex,
            k: int = 10,                    # results per query
            exact: bool | None = None,      # True: the full product; False: the FAISS index; None: FAISS when there is one
            block: int = 65_536,            # index rows scored at a time (exact search)
+           check_files: bool = True,       # warn about hits whose files are gone or changed since the build (a stat per hit)
            **ann_settings,                 # nprobe (IVF) or ef_search (HNSW) for this search
           ) -> list[Hit] | list[list[Hit]]:  # ranked hits (a list of them for a list of queries)
     "The `k` clips closest to each query, best first."
@@ -279,7 +401,7 @@ def search(self: AudioIndex,
     if isinstance(k, bool) or not isinstance(k, int) or k < 1: raise ValueError(f"k must be a positive integer, got {k!r}")
     single = not isinstance(query, list)
     q = _embed_queries(self.model, [query] if single else list(query), lang)
-    hits = self.search_embeddings(q, k, exact=exact, block=block, **ann_settings)
+    hits = self.search_embeddings(q, k, exact=exact, block=block, check_files=check_files, **ann_settings)
     return hits[0] if single else hits
 
 def _exact_topk(embeddings: np.ndarray, q: torch.Tensor, k: int, block: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -300,6 +422,7 @@ def search_embeddings(self: AudioIndex,
                       *,
                       exact: bool | None = None,  # True: the full product; False: the FAISS index; None: FAISS when there is one
                       block: int = 65_536,        # index rows scored at a time (exact search)
+                      check_files: bool = True,   # warn about hits whose files are gone or changed since the build
                       **ann_settings,             # nprobe (IVF) or ef_search (HNSW) for this search
                      ) -> list[list[Hit]]:        # ranked hits, one list per query
     "The `k` clips closest to each query embedding, best first."
@@ -310,9 +433,23 @@ def search_embeddings(self: AudioIndex,
     if exact is False and not self.ann: raise ValueError(f"{self.folder} has no FAISS index: build one with ann='ivf' or 'hnsw'")
     if ann_settings and (exact or not self.ann): raise ValueError(f"{', '.join(ann_settings)} only apply to a FAISS search")
     scores, rows = (self._ann_topk(q, k, **ann_settings) if self.ann and not exact else _exact_topk(self.embeddings, q, k, block))
+    if check_files: self._warn_changed({i for ii in rows.tolist() for i in ii if i >= 0})
     return [[Hit(r + 1, float(s), self.files[i]['path'], self.files[i]['seconds'])
              for r, (s, i) in enumerate((s, i) for s, i in zip(ss.tolist(), ii.tolist()) if i >= 0)]
             for ss, ii in zip(scores, rows)]
+
+@patch
+def _warn_changed(self: AudioIndex, rows: set[int]) -> None:
+    "Warn when hits point at files that are gone or changed since the build (a stat per hit, not per clip)."
+    changed = []
+    for i in sorted(rows):
+        f = self.files[i]
+        try: same = _stat(Path(f['path']))[1:] == (f['size'], f['mtime_ns'])
+        except OSError: same = False
+        if not same: changed.append(f['path'])
+    if changed:
+        warnings.warn(f"{len(changed)} of the hits are gone or changed since {self.folder} was built (e.g. {changed[0]}); "
+                      f"{_rebuild_hint(self.folder)}", stacklevel=3)
 
 # %% ../nbs/13_search.ipynb #31cd9cf5
 def _faiss():
@@ -477,7 +614,8 @@ def _search_parser():
     b = sub.add_parser('build', help='embed an audio folder (or a manifest) into an index folder, or update it')
     b.add_argument('model_dir', help='folder written by MLCLAP.save_pretrained (e.g. runs/synthetic/final)')
     b.add_argument('audio', help='folder of audio files (searched recursively: wav, flac, ogg, mp3) or a manifest')
-    b.add_argument('index_dir', help='the index folder to write or update')
+    b.add_argument('index_dir', help='the index folder to write or update: new, empty, or an index of this library (any other '
+                   'folder is refused, untouched)')
     b.add_argument('--batch-size', type=positive_int, default=32, help='clips per audio forward pass (default: 32)')
     b.add_argument('--num-workers', type=non_negative_int, default=2, help='DataLoader processes decoding audio (default: 2)')
     b.add_argument('--ann', choices=[*ANN_KINDS, 'none'], help='also build a FAISS index for approximate search (needs the faiss '
@@ -499,6 +637,7 @@ def _search_parser():
     q.add_argument('--nprobe', type=positive_int, help='IVF cells to scan for this query (FAISS IVF indexes only)')
     q.add_argument('--ef-search', type=positive_int, help='HNSW candidates to keep for this query (FAISS HNSW indexes only)')
     q.add_argument('--json', action='store_true', help='print the hits as JSON')
+    for parser in (p, b, q): add_debug_flag(parser)
     return p
 
 def _shown(path: str) -> str:
@@ -506,33 +645,32 @@ def _shown(path: str) -> str:
     p = Path(path)
     return str(p.relative_to(Path.cwd())) if p.is_relative_to(Path.cwd()) else path
 
-def search_cli(
-    argv: Sequence[str] | None = None,   # command-line arguments (default: sys.argv[1:])
-) -> int:                                # exit status: 0 done, 1 bad input
-    "Console entry point `mlatr-search`: `build` an index, or `query` one."
+def _search_main(argv: Sequence[str] | None) -> int:
     from dataclasses import asdict
     a = _search_parser().parse_args(argv)
-    try:
-        if a.command == 'build':
-            options = {k: v for k, v in dict(nlist=a.nlist, nprobe=a.nprobe, m=a.hnsw_m, ef_construction=a.ef_construction,
-                                              ef_search=a.ef_search).items() if v is not None}
-            if options and a.ann not in ANN_KINDS: raise ValueError('--nlist, --nprobe, --hnsw-m and --ef-* need --ann ivf or --ann hnsw')
-            index = AudioIndex.build(a.model_dir, a.audio, a.index_dir, batch_size=a.batch_size, num_workers=a.num_workers,
-                                     progress=not a.no_progress, ann=a.ann, ann_options=options or None)
-            summary = dict(index=str(index.folder), clips=len(index), skipped=index.skipped, ann=index.ann)
-            print(json.dumps(summary, indent=1) if a.json else f"{len(index)} clips in {index.folder}")
+    if a.command == 'build':
+        options = {k: v for k, v in dict(nlist=a.nlist, nprobe=a.nprobe, m=a.hnsw_m, ef_construction=a.ef_construction,
+                                          ef_search=a.ef_search).items() if v is not None}
+        if options and a.ann not in ANN_KINDS: raise ValueError('--nlist, --nprobe, --hnsw-m and --ef-* need --ann ivf or --ann hnsw')
+        index = AudioIndex.build(a.model_dir, a.audio, a.index_dir, batch_size=a.batch_size, num_workers=a.num_workers,
+                                 progress=not a.no_progress, ann=a.ann, ann_options=options or None)
+        summary = dict(index=str(index.folder), clips=len(index), skipped=index.skipped, ann=index.ann)
+        print(json.dumps(summary, indent=1) if a.json else f"{len(index)} clips in {index.folder}")
+    else:
+        index = AudioIndex.load(a.index_dir, model=a.model)
+        settings = {k: v for k, v in dict(nprobe=a.nprobe, ef_search=a.ef_search).items() if v is not None}
+        hits = index.search(a.query, lang=a.lang, k=a.k, exact=True if a.exact else None, **settings)
+        if a.json: print(json.dumps([asdict(h) for h in hits], indent=1, ensure_ascii=False))
         else:
-            index = AudioIndex.load(a.index_dir, model=a.model)
-            settings = {k: v for k, v in dict(nprobe=a.nprobe, ef_search=a.ef_search).items() if v is not None}
-            hits = index.search(a.query, lang=a.lang, k=a.k, exact=True if a.exact else None, **settings)
-            if a.json: print(json.dumps([asdict(h) for h in hits], indent=1, ensure_ascii=False))
-            else:
-                print('| rank | score | seconds | file |\n|---:|---:|---:|---|')
-                for h in hits: print(f'| {h.rank} | {h.score:.3f} | {h.seconds:.1f} | {_shown(h.path)} |')
-    except (FileNotFoundError, ValueError, TypeError, ImportError) as e:
-        print(f"mlatr-search: error: {e}", file=sys.stderr)
-        return 1
+            print('| rank | score | seconds | file |\n|---:|---:|---:|---|')
+            for h in hits: print(f'| {h.rank} | {h.score:.3f} | {h.seconds:.1f} | {_shown(h.path)} |')
     return 0
+
+def search_cli(
+    argv: Sequence[str] | None = None,   # command-line arguments (default: sys.argv[1:])
+) -> int:                                # exit status: 0 done, 1 bad input, 2 usage error or bug
+    "Console entry point `mlatr-search`: `build` an index, or `query` one."
+    return run_console_script('mlatr-search', _search_main, argv)
 
 # %% ../nbs/13_search.ipynb #ad2b799b
 if __name__ == '__main__': raise SystemExit(search_cli())

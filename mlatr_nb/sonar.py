@@ -19,7 +19,7 @@ from torch import nn
 from transformers import M2M100Config
 from transformers.models.m2m_100.modeling_m2m_100 import M2M100Encoder
 
-from .core import SONAR_LANGS, check_lang, expand_langs, module_device, atomic_write
+from .core import SONAR_LANGS, check_lang, expand_langs, load_safetensors, load_torch_file, module_device, atomic_write
 
 # %% auto #0
 __all__ = ['PARALLEL_CAPTIONS', 'SONAR_MAX_LEN', 'HF_IDS', 'FAIRSEQ2_IDS', 'SONAR_CONFIGS', 'SONAR_HEAD_DIM',
@@ -623,12 +623,11 @@ def _strip_prefix(sd: dict, source: str) -> dict:
     raise ValueError(f"{source} holds no SONAR encoder: no 'embed_tokens.weight' key (with or without a prefix).")
 
 def _read_hf_weights(folder: Path) -> tuple[dict, str]:
-    from safetensors.torch import load_file
-    if (f := folder/'model.safetensors').exists(): return load_file(str(f)), str(f)
+    if (f := folder/'model.safetensors').exists(): return load_safetensors(f), str(f)
     if (f := folder/'model.safetensors.index.json').exists():
         shards = sorted(set(json.loads(f.read_text())['weight_map'].values()))
-        return {k: v for s in shards for k, v in load_file(str(folder/s)).items()}, str(f)
-    if (f := folder/'pytorch_model.bin').exists(): return torch.load(f, map_location='cpu', weights_only=True), str(f)
+        return {k: v for s in shards for k, v in load_safetensors(folder/s).items()}, str(f)
+    if (f := folder/'pytorch_model.bin').exists(): return load_torch_file(f), str(f)
     raise FileNotFoundError(f"{folder} holds no weights: expected model.safetensors, model.safetensors.index.json or pytorch_model.bin.")
 
 # %% ../nbs/03_sonar.ipynb #34c99858
@@ -693,7 +692,7 @@ def from_pretrained(cls: SonarTextTower,
         sd, layout, spm_file = _strip_prefix(sd, source), 'hf', path/_HF_SPM_NAME
     elif path.is_file():
         source = str(path)
-        sd = _unwrap(torch.load(path, map_location='cpu', weights_only=True))
+        sd = _unwrap(load_torch_file(path))
         config, layout = config or _config_from_fairseq2(sd, source), 'fairseq2'
         spm_file = Path(spm) if spm is not None else path.parent/_FAIRSEQ2_SPM_NAME
     else: raise FileNotFoundError(f"No SONAR checkpoint at {path}.")

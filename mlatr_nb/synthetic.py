@@ -7,7 +7,7 @@ Docs: https://mlatr-nb.github.io/mlatr_nb/synthetic.html.md"""
 
 # %% ../nbs/08_synthetic.ipynb #f36cb3b3
 from __future__ import annotations
-import os
+import json, os, re
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
@@ -298,6 +298,16 @@ def synthetic_layout(
     pairs = [(ids(i) + suffix, i, rev) for i in range(twins) for suffix, rev in (('', False), (SYNTH_TWIN_SUFFIX, True))]
     return pairs + [(ids(i), i, False) for i in range(twins, n_clips - twins)]
 
+def _check_synthetic_root(root: Path) -> None:
+    "Refuse a folder whose manifest.jsonl is not a synthetic set's: rewriting the set there would replace someone's manifest."
+    path = root/'manifest.jsonl'
+    if not path.is_file(): return
+    try: ids = [json.loads(line)['id'] for line in path.read_text(encoding='utf-8').splitlines() if line.strip()]
+    except (ValueError, KeyError, TypeError): ids = None
+    if ids is None or not all(isinstance(i, str) and re.fullmatch(r'synth-\d+-\d{5}(' + SYNTH_TWIN_SUFFIX + ')?', i) for i in ids):
+        raise FileExistsError(f"{path} is not the manifest of a synthetic set, so nothing was written into {root}: "
+                              "choose another folder for the synthetic set")
+
 def synthetic_dataset(
     n_clips: int,                               # number of clips, twins included
     langs: str | Sequence[str] = PAPER_LANGS,  # caption languages (default: the paper's 8)
@@ -312,6 +322,7 @@ def synthetic_dataset(
     import soundfile as sf
     layout = synthetic_layout(n_clips, seed, twins)
     langs, root = _synth_langs(langs), Path(root)
+    _check_synthetic_root(root)
     (root/'audio').mkdir(parents=True, exist_ok=True)
     items = []
     for (clip_id, i, reverse), attrs in zip(layout, synthetic_attributes(n_clips, seed, twins)):

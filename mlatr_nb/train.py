@@ -19,7 +19,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
-from .core import atomic_write, check_lang, seed_everything
+from .core import FolderLock, add_debug_flag, atomic_write, check_lang, run_console_script, same_file, seed_everything
 from .ced import ced_config
 from .sonar import SonarTokenizer, sonar_config
 from .model import MLCLAP
@@ -30,11 +30,12 @@ from .sampling import (CACLSampler, InfoNCESampler, KCLSampler, LESampler, SkipL
                                example_loader, grouped_batches, length_bucketed_batches)
 
 # %% auto #0
-__all__ = ['OBJECTIVES', 'TEACHER_FILE', 'CHECKPOINT_PREFIX', 'TrainConfig', 'read_config_file', 'stage_configs', 'RunData',
-           'prepare_data', 'prepare_targets', 'build_model', 'calibrate_mel_norm', 'set_train_mode', 'make_sampler',
-           'objective_loss', 'distill_objective_loss', 'gather_sizes', 'gather_rows', 'epoch_plan', 'example_groups',
-           'batch_groups', 'shard', 'TrainState', 'list_checkpoints', 'save_checkpoint', 'clean_partial_checkpoints',
-           'read_log', 'plot_log', 'TrainResult', 'make_accelerator', 'loader_workers', 'param_groups', 'train',
+__all__ = ['OBJECTIVES', 'TEACHER_FILE', 'CHECKPOINT_PREFIX', 'RUN_FILES', 'RUN_LOCK', 'RESUMABLE_SETTINGS', 'TrainConfig',
+           'read_config_file', 'saved_settings', 'stage_configs', 'RunData', 'prepare_data', 'prepare_targets',
+           'build_model', 'calibrate_mel_norm', 'set_train_mode', 'make_sampler', 'objective_loss',
+           'distill_objective_loss', 'gather_sizes', 'gather_rows', 'epoch_plan', 'example_groups', 'batch_groups',
+           'shard', 'TrainState', 'list_checkpoints', 'save_checkpoint', 'clean_partial_checkpoints', 'read_log',
+           'plot_log', 'resume_changes', 'TrainResult', 'make_accelerator', 'loader_workers', 'param_groups', 'train',
            'recall_table', 'run', 'parse_train_args', 'train_cli']
 
 # %% ../nbs/10_train.ipynb #d4949044
@@ -228,6 +229,22 @@ def read_config_file(
     if len({s['name'] for s in parsed}) != len(parsed): raise ValueError(f"{path}: two stages share a name")
     return _normalise_keys(d, str(path)), parsed
 
+def saved_settings(
+    output_dir: str | os.PathLike,   # a run folder
+) -> dict:                           # its settings, or {} when it has none
+    "The settings a run in `output_dir` was started with (its train_config.json), for `--resume` to continue with."
+    path = Path(output_dir)/'train_config.json'
+    if not path.is_file(): return {}
+    try: saved = json.loads(path.read_text(encoding='utf-8'))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e: raise ValueError(f"{path} is not valid JSON ({e})") from None
+    if not isinstance(saved, dict): raise ValueError(f"{path} is not a run's settings")
+    return {k: v for k, v in saved.items() if k in _field_names()}
+
+def _resumed(merged: dict) -> dict:
+    "With `resume`, the settings not given take the run's saved values instead of the defaults."
+    if not merged.get('resume'): return merged
+    return {**saved_settings(merged.get('output_dir', TrainConfig.output_dir)), **merged}
+
 def stage_configs(
     settings: Mapping,             # the file's settings (fields of `TrainConfig`)
     stages: Sequence[Mapping] = (),  # from `read_config_file`
@@ -236,7 +253,7 @@ def stage_configs(
     "The config of each stage: file settings, then the stage's changes, then the flags; later stages start from the previous one."
     overrides = dict(overrides or {})
     base = {**settings, **overrides}
-    if not stages: return [(None, TrainConfig(**base))]
+    if not stages: return [(None, TrainConfig(**_resumed(base)))]
     root = Path(base.get('output_dir', TrainConfig.output_dir))
     synthetic_root = base.get('synthetic_root') or str(root/'synthetic')   # one synthetic set shared by all stages
     out, previous = [], None
@@ -250,7 +267,7 @@ def stage_configs(
                                   ([merged['teachers']] if isinstance(merged['teachers'], str) else merged['teachers'])]
         if previous is not None and not any(k in s or k in overrides for k in ('init', 'init_audio', 'init_text')):
             merged['init'] = str(Path(previous.output_dir)/'final')
-        try: cfg = TrainConfig(**merged)
+        try: cfg = TrainConfig(**_resumed(merged))
         except ValueError as e: raise ValueError(f"stage '{name}': {e}") from None
         out.append((name, cfg)); previous = cfg
     return out
@@ -617,6 +634,41 @@ def plot_log(
     if path is not None: atomic_write(path, lambda tmp: fig.savefig(tmp, format='png', dpi=100))
     return fig
 
+# %% ../nbs/10_train.ipynb #7fe79de5
+RUN_FILES = ('train_config.json', 'log.jsonl', 'checkpoints', 'final', 'eval', 'loss_curve.png', TEACHER_FILE)
+"What a run writes into its folder: the only names `--overwrite` removes."
+RUN_LOCK = '.mlatr-train.lock'
+"Held by the run training in a folder."
+RESUMABLE_SETTINGS = ('epochs', 'max_steps', 'checkpoint_every', 'keep_checkpoints', 'eval_every_epoch', 'eval_batch_size',
+                      'eval_data', 'eval_langs', 'synthetic_eval_clips', 'num_workers', 'progress', 'resume', 'overwrite')
+"Settings a resumed run may change: how long it runs, how often it saves and evaluates, and how it shows progress."
+_PATH_SETTINGS = ('data', 'eval_data', 'init', 'init_audio', 'init_text', 'tokenizer', 'targets', 'teachers', 'synthetic_root',
+                  'output_dir')
+
+def _same_setting(key: str, old, new) -> bool:
+    "Equal values, or paths naming the same file (a run started with a relative path may resume with an absolute one)."
+    if old == new: return True
+    if key not in _PATH_SETTINGS or old is None or new is None: return False
+    olds, news = (old, new) if isinstance(old, list) and isinstance(new, list) else ([old], [new])
+    return len(olds) == len(news) and all(isinstance(a, str) and isinstance(b, str) and same_file(a, b) for a, b in zip(olds, news))
+
+def resume_changes(
+    saved: Mapping,      # the run's train_config.json
+    cfg: TrainConfig,    # the settings it is resumed with
+    where: str = 'the run',   # names the run in errors
+) -> dict[str, list]:    # setting -> [saved value, new value], for the settings that change
+    "The settings a resume changes; a `ValueError` naming the first one that cannot change mid-run."
+    now, changed = json.loads(json.dumps(asdict(cfg))), {}
+    for key, new in now.items():
+        if key not in saved or _same_setting(key, saved[key], new): continue   # a setting newer than the run: nothing to compare
+        if key not in RESUMABLE_SETTINGS:
+            flag = '--' + key.replace('_', '-')
+            raise ValueError(f"--resume: {flag} cannot change within a run: {where} was started with {saved[key]!r}, and "
+                             f"this command asks for {new!r}. Resume with {saved[key]!r}, or start a new run (another "
+                             "--output-dir, or --overwrite)")
+        if key not in ('resume', 'overwrite'): changed[key] = [saved[key], new]
+    return changed
+
 # %% ../nbs/10_train.ipynb #ac881516
 @dataclass
 class TrainResult:
@@ -668,22 +720,40 @@ def _schedule(cfg: TrainConfig, optimizer, total_steps: int):
     name = {'constant': 'constant_with_warmup', 'linear': 'linear', 'cosine': 'cosine'}[cfg.schedule]
     return get_scheduler(name, optimizer, num_warmup_steps=min(cfg.warmup_steps, total_steps), num_training_steps=total_steps)
 
-def _prepare_output(cfg: TrainConfig, accelerator) -> Path:
-    "Create the run folder; refuse to write over another run unless resuming or overwriting."
+def _prepare_output(cfg: TrainConfig, accelerator) -> tuple[Path, dict | None]:
+    "Check the run folder and write the run's config: (the folder, the settings a resume changes, or None for a new run)."
     out = Path(cfg.output_dir)
+    config, ckpts = out/'train_config.json', list_checkpoints(out/'checkpoints')
+    present = [name for name in RUN_FILES if (out/name).exists()]
+    if present and not config.is_file():
+        raise FileExistsError(f"{out} holds {', '.join(present)} but no train_config.json, so it is not a run of mlatr-train; "
+                              "nothing was touched: choose another --output-dir")
+    if present and not (cfg.resume or cfg.overwrite):
+        raise FileExistsError(f"{out} already holds a run; pass --resume to continue it or --overwrite to start over")
+    resuming = cfg.resume and bool(ckpts)
+    changes = resume_changes(saved_settings(out), cfg, str(out)) if resuming else None
+    accelerator.wait_for_everyone()   # every process has checked (so a refusal stops all of them) before the folder changes
     if accelerator.is_main_process:
-        used = (out/'log.jsonl').exists() or (out/'checkpoints').exists() or (out/'final').exists()
-        if used and not (cfg.resume or cfg.overwrite):
-            raise FileExistsError(f"{out} already holds a run; pass --resume to continue it or --overwrite to start over")
-        if used and cfg.overwrite and not cfg.resume:
-            for name in ('log.jsonl', 'checkpoints', 'final', 'eval', 'loss_curve.png', 'train_config.json'):
+        if present and cfg.overwrite and not cfg.resume:
+            for name in RUN_FILES:   # the run's own files; anything else in the folder stays
                 p = out/name
                 if p.is_dir(): shutil.rmtree(p)
                 elif p.exists(): p.unlink()
         out.mkdir(parents=True, exist_ok=True)
         clean_partial_checkpoints(out/'checkpoints')
+        if not resuming: _write_run_config(cfg, out)   # first, so that the folder is known as a run from now on
     accelerator.wait_for_everyone()
-    return out
+    return out, changes
+
+def _write_run_config(cfg: TrainConfig, out: Path, resumed: dict | None = None) -> None:
+    "train_config.json: the settings, and the list of resumes with what each changed."
+    record = json.loads(json.dumps(asdict(cfg)))
+    if resumed is not None: record['resumed'] = _saved_resumes(out) + [resumed]
+    atomic_write(out/'train_config.json', lambda tmp: Path(tmp).write_text(json.dumps(record, indent=2)))
+
+def _saved_resumes(out: Path) -> list:
+    try: return json.loads((out/'train_config.json').read_text(encoding='utf-8')).get('resumed', [])
+    except (OSError, ValueError, AttributeError): return []
 
 def _progress_bar(total: int, initial: int, enabled: bool):
     from tqdm.auto import tqdm
@@ -730,7 +800,13 @@ def train(
     "Run one training stage as configured; see the steps above."
     t_start = time.perf_counter()
     acc = accelerator or make_accelerator(cfg)
-    out = _prepare_output(cfg, acc)
+    lock = FolderLock(Path(cfg.output_dir)/RUN_LOCK, 'training run').acquire() if acc.is_main_process else None
+    try: return _train_locked(cfg, acc, t_start)
+    finally:
+        if lock is not None: lock.release()
+
+def _train_locked(cfg: TrainConfig, acc, t_start: float) -> TrainResult:
+    out, changes = _prepare_output(cfg, acc)
     seed_everything(cfg.seed)                      # the same new weights on every process
     data = prepare_data(cfg, acc)
     targets = None
@@ -760,11 +836,14 @@ def train(
     ckpts = list_checkpoints(out/'checkpoints')
     if cfg.resume and ckpts:
         acc.load_state(str(ckpts[-1]))
-        if acc.is_main_process: _truncate_log(log_path, state.global_step)
-        acc.print(f"resumed from {ckpts[-1]} (epoch {state.epoch + 1}, step {state.global_step})")
+        if acc.is_main_process:   # the resume is recorded once the checkpoint has loaded: a refused resume leaves no trace
+            _truncate_log(log_path, state.global_step)
+            if changes: _append_log(log_path, dict(kind='resume', step=state.global_step, changed=changes))
+            _write_run_config(cfg, out, dict(step=state.global_step, changed=changes))
+        acc.print(f"resumed from {ckpts[-1]} (epoch {state.epoch + 1}, step {state.global_step})" +
+                  (f"; changed {', '.join(f'{k} {a!r} -> {b!r}' for k, (a, b) in changes.items())}" if changes else ''))
     elif acc.is_main_process:
         if log_path.exists(): log_path.unlink()
-        atomic_write(out/'train_config.json', lambda tmp: Path(tmp).write_text(json.dumps(asdict(cfg), indent=2)))
     acc.wait_for_everyone()
     rank, world = acc.process_index, acc.num_processes
     bar = _progress_bar(total, state.global_step, cfg.progress and acc.is_main_process)
@@ -867,8 +946,8 @@ def run(
     results = []
     for name, cfg in configs:
         done = Path(cfg.output_dir)/'final'/'config.json'
-        if cfg.resume and done.is_file():
-            acc.print(f"stage {name}: already finished ({done.parent}), skipped"); continue
+        if cfg.resume and done.is_file() and not resume_changes(saved_settings(cfg.output_dir), cfg, cfg.output_dir):
+            acc.print(f"stage {name}: already finished ({done.parent}), skipped"); continue   # else: it goes on, e.g. for more epochs
         if name: acc.print(f"stage {name}: training into {cfg.output_dir}")
         results.append(train(cfg, acc))
         acc.free_memory()   # drop this stage's prepared model and optimizer before the next one
@@ -880,6 +959,7 @@ def _parser():
                          description="Train or fine-tune an ML-CLAP dual encoder (CED + SONAR). Every setting below may also "
                                      "come from a YAML/JSON file given with --config, which may define stages.")
     p.add_argument('--config', help='YAML or JSON file with any of these settings and optional stages (flags win over it)')
+    add_debug_flag(p)
     for action in p._actions: action.option_strings.sort(key=lambda s: '_' in s)   # usage and --help show --batch-size
     return p
 
@@ -893,20 +973,19 @@ def parse_train_args(
     for action in p._actions: action.default = argparse.SUPPRESS   # then only the flags given, to tell them from defaults
     given = vars(p.parse_args(argv))
     config = given.pop('config', None)
+    given.pop('debug', None)
     settings, stages = read_config_file(config) if config else ({}, [])
     return stage_configs(settings, stages, given)
 
+def _train_main(argv: Sequence[str] | None) -> int:
+    run(parse_train_args(argv))
+    return 0
+
 def train_cli(
     argv: Sequence[str] | None = None,   # command-line arguments (default: sys.argv[1:])
-) -> int:                                # exit status: 0 done, 1 bad input or setting
+) -> int:                                # exit status: 0 done, 1 bad input, setting or file, 2 usage error or bug
     "Console entry point `mlatr-train`."
-    try:
-        configs = parse_train_args(argv)
-        run(configs)
-    except (FileNotFoundError, FileExistsError, ValueError) as e:   # bad input: one line that names it
-        print(f"mlatr-train: error: {e}", file=sys.stderr)
-        return 1
-    return 0
+    return run_console_script('mlatr-train', _train_main, argv)
 
 # %% ../nbs/10_train.ipynb #f6b07a16
 if __name__ == '__main__': raise SystemExit(train_cli())

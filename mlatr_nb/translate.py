@@ -14,13 +14,14 @@ from pathlib import Path
 
 import torch
 
-from .core import PAPER_LANGS, check_lang, check_langs, default_device, positive_int
+from .core import (PAPER_LANGS, add_debug_flag, check_lang, check_langs, default_device, positive_int,
+                           refuse_same_file, run_console_script)
 from .data import Manifest, read_manifest, merge_translations
 
 # %% auto #0
-__all__ = ['NLLB_CHECKPOINT', 'SONAR_ENCODER', 'SONAR_DECODER', 'ENGINES', 'REJECTIONS', 'NllbEngine', 'SonarEngine',
-           'make_engine', 'TranslationCache', 'check_translation', 'TranslationReport', 'translate_manifest',
-           'translate_cli']
+__all__ = ['NLLB_CHECKPOINT', 'SONAR_ENCODER', 'SONAR_DECODER', 'ENGINES', 'CACHE_FORMAT', 'REJECTIONS', 'NllbEngine',
+           'SonarEngine', 'make_engine', 'TranslationCache', 'check_translation', 'TranslationReport',
+           'translate_manifest', 'translate_cli']
 
 # %% ../nbs/14_translate.ipynb #a12eae2c
 NLLB_CHECKPOINT = 'facebook/nllb-200-distilled-600M'
@@ -139,28 +140,55 @@ def make_engine(
     return ENGINES[kind](**settings)
 
 # %% ../nbs/14_translate.ipynb #7d21a01c
+CACHE_FORMAT = 'mlatr-translation-cache/1'
+"The first line of every translation cache this library starts, which marks the file as one."
+_ENTRY_FIELDS = ('engine', 'source_lang', 'target_lang', 'source', 'translation')
+
+def _cache_entry(line: bytes) -> tuple[dict | None, str | None]:
+    "(entry, None) for a line that is a cache entry, else (None, why it is not)."
+    try: e = json.loads(line)
+    except (json.JSONDecodeError, UnicodeDecodeError) as err: return None, getattr(err, 'msg', None) or 'not UTF-8 text'
+    if not isinstance(e, dict): return None, 'not an object'
+    missing = [k for k in _ENTRY_FIELDS if k not in e]
+    if missing: return None, f"no field '{missing[0]}'"
+    bad = [k for k in _ENTRY_FIELDS if not isinstance(e[k], str)]
+    if bad: return None, f"{bad[0]} is a {type(e[bad[0]]).__name__}, not a string"
+    return e, None
+
 class TranslationCache:
     "Translations made so far, kept in an append-only JSON-lines file (or only in memory without one)."
     def __init__(self,
                  path: str | os.PathLike | None = None,   # the cache file (created when missing); None: memory only
                 ):
         self.path, self.entries = (Path(path) if path is not None else None), {}
+        self._header, self._newline = False, False   # starts with CACHE_FORMAT's line; last line lacks its newline
         if self.path is None or not self.path.exists(): return
+        if not self.path.is_file(): raise ValueError(f"translation cache {self.path} is not a file")
         raw = self.path.read_bytes()
         lines = raw.split(b'\n')
-        if lines and lines[-1].strip():   # no newline after the last line: a run was killed while writing it
-            print(f"translation cache {self.path}: dropped an incomplete last line (a run was interrupted while writing it)",
-                  file=sys.stderr)
-            with open(self.path, 'r+b') as f: f.truncate(len(raw) - len(lines[-1]))
-        for n, line in enumerate(lines[:-1], 1):
+        torn = lines.pop()                 # what follows the last newline: b'' in a file whose last write finished
+        self._header = bool(lines) and lines[0].strip() == json.dumps({'format': CACHE_FORMAT}).encode()
+        entries = []
+        for n, line in enumerate(lines[1:] if self._header else lines, 2 if self._header else 1):
             if not line.strip(): continue
-            try:
-                e = json.loads(line)
-                self.entries[(e['engine'], e['source_lang'], e['target_lang'], e['source'])] = e['translation']
-            except (json.JSONDecodeError, KeyError, TypeError) as err:
-                why = err.msg if isinstance(err, json.JSONDecodeError) else f'no field {err}' if isinstance(err, KeyError) else 'not an object'
-                raise ValueError(f"translation cache {self.path} line {n} is not a cache entry ({why}); the file is "
-                                 "damaged: move it away to start over") from None
+            e, why = _cache_entry(line)
+            if e is None:   # nothing is changed in a file that is not wholly a cache: it may be somebody's notes
+                raise ValueError(f"{self.path} line {n} is not a translation cache entry ({why}); " +
+                                 ("the cache is damaged: move it away to start over" if self._header else
+                                  "it is not a cache of mlatr-translate, so it was left untouched: name another cache file"))
+            entries.append(e)
+        if torn.strip():
+            e, _ = _cache_entry(torn)
+            if e is not None: entries.append(e)   # a whole entry that only lacks its newline: `add` writes one first
+            elif self._header or entries:         # a cache whose last append was killed mid-line
+                print(f"translation cache {self.path}: dropped an incomplete last line (a run was interrupted while "
+                      "writing it)", file=sys.stderr)
+                with open(self.path, 'r+b') as f: f.truncate(len(raw) - len(torn))
+                torn = b''
+            else: raise ValueError(f"{self.path} is not a translation cache of mlatr-translate (its only line is not a "
+                                   "cache entry), so it was left untouched: name another cache file")
+        self._newline = bool(torn.strip())
+        for e in entries: self.entries[(e['engine'], e['source_lang'], e['target_lang'], e['source'])] = e['translation']
 
     def get(self,
             engine: str,        # the engine's name
@@ -184,7 +212,10 @@ class TranslationCache:
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with open(self.path, 'a', encoding='utf-8') as f:
-                f.write(''.join(json.dumps(r, ensure_ascii=False) + '\n' for r in rows)); f.flush(); os.fsync(f.fileno())
+                head = ''
+                if f.tell() == 0: head, self._header = json.dumps({'format': CACHE_FORMAT}) + '\n', True   # a new cache
+                elif self._newline: head, self._newline = '\n', False
+                f.write(head + ''.join(json.dumps(r, ensure_ascii=False) + '\n' for r in rows)); f.flush(); os.fsync(f.fileno())
         for r in rows: self.entries[(engine, source_lang, target_lang, r['source'])] = r['translation']
 
     def __len__(self) -> int: return len(self.entries)
@@ -328,42 +359,46 @@ def _translate_parser():
                    help='reject outputs whose length in characters over the source\'s is outside [MIN, MAX]')
     p.add_argument('--keep-verbatim', action='store_true', help='accept outputs that repeat their source')
     p.add_argument('--overwrite', action='store_true', help='also retranslate clips that already have a target language')
-    p.add_argument('--cache', help='cache file of finished translations (default: beside --output, e.g. out.cache.jsonl for out.jsonl)')
+    p.add_argument('--cache', help='cache file of finished translations (default: beside --output, e.g. out.cache.jsonl for out.jsonl); a file that is not a cache is refused, untouched')
     p.add_argument('--device', help='cpu, cuda, cuda:1, mps (default: the best available)')
     p.add_argument('--format', help='manifest format when the path does not tell (jsonl, csv, parquet, datasets, hub, ...)')
     p.add_argument('--root', help='folder that relative audio paths start from (default: the manifest folder)')
     p.add_argument('--json', action='store_true', help='print the report as JSON instead of a table')
     p.add_argument('--no-progress', action='store_true', help='no progress bar')
-    return p
+    return add_debug_flag(p)
 
-def translate_cli(
-    argv: Sequence[str] | None = None,   # command-line arguments (default: sys.argv[1:])
-) -> int:                                # exit status: 0 done, 1 bad input (argparse itself exits with 2)
-    "Console entry point `mlatr-translate`: translate a manifest's captions and write the merged manifest."
+def _translate_main(argv: Sequence[str] | None) -> int:
     p = _translate_parser()
     a = p.parse_args(argv)
     output = Path(a.output)
     if output.suffix not in ('.jsonl', '.ndjson', '.json'): p.error(f"--output must be a .jsonl file, got {output}")
-    try:
-        manifest = read_manifest(a.manifest, format=a.format, root=a.root, check_audio=False)
-        langs = 'paper' if a.langs == ['paper'] else a.langs
-        settings = dict(beam_size=a.beam_size, max_length=a.max_length, device=a.device)
-        if a.engine == 'nllb': engine = NllbEngine(a.model or NLLB_CHECKPOINT, **settings)
-        else: engine = SonarEngine(a.model or SONAR_DECODER, a.sonar_encoder, **settings)
-        merged, report = translate_manifest(manifest, langs, engine, source_lang=a.source_lang, batch_size=a.batch_size,
-                                            cache=a.cache or output.with_suffix('.cache.jsonl'),
-                                            max_tokens=a.max_tokens, length_ratio=tuple(a.length_ratio) if a.length_ratio else None,
-                                            keep_verbatim=a.keep_verbatim, overwrite=a.overwrite, progress=not a.no_progress)
-        merged.to_jsonl(output)
-    except (OSError, ValueError, ImportError) as e:
-        print(f"mlatr-translate: error: {e}", file=sys.stderr)
-        return 1
+    cache_path = Path(a.cache) if a.cache else output.with_suffix('.cache.jsonl')
+    local = None if a.format == 'hub' or a.manifest.startswith('hf://') else a.manifest
+    refuse_same_file(output, {'the manifest': local, '--cache': cache_path}, '--output')   # before anything is read or written
+    refuse_same_file(cache_path, {'the manifest': local}, '--cache')
+    manifest = read_manifest(a.manifest, format=a.format, root=a.root, check_audio=False)
+    cache = TranslationCache(cache_path)   # checked to be a cache before the engine loads
+    langs = 'paper' if a.langs == ['paper'] else a.langs
+    settings = dict(beam_size=a.beam_size, max_length=a.max_length, device=a.device)
+    if a.engine == 'nllb': engine = NllbEngine(a.model or NLLB_CHECKPOINT, **settings)
+    else: engine = SonarEngine(a.model or SONAR_DECODER, a.sonar_encoder, **settings)
+    merged, report = translate_manifest(manifest, langs, engine, source_lang=a.source_lang, batch_size=a.batch_size,
+                                        cache=cache, max_tokens=a.max_tokens,
+                                        length_ratio=tuple(a.length_ratio) if a.length_ratio else None,
+                                        keep_verbatim=a.keep_verbatim, overwrite=a.overwrite, progress=not a.no_progress)
+    merged.to_jsonl(output)
     if a.json: print(json.dumps(dict(asdict(report), output=str(output)), indent=1, ensure_ascii=False))
     else:
         print(report.table())
         for e in report.errors[:5]: print(f"failed: {e}", file=sys.stderr)
         print(f"mlatr-translate: wrote {output} ({len(merged)} clips; {report.seconds:.1f} s)", file=sys.stderr)
     return 0
+
+def translate_cli(
+    argv: Sequence[str] | None = None,   # command-line arguments (default: sys.argv[1:])
+) -> int:                                # exit status: 0 done, 1 bad input, 2 usage error or bug
+    "Console entry point `mlatr-translate`: translate a manifest's captions and write the merged manifest."
+    return run_console_script('mlatr-translate', _translate_main, argv)
 
 # %% ../nbs/14_translate.ipynb #04ce8f4c
 if __name__ == '__main__': raise SystemExit(translate_cli())

@@ -3,6 +3,7 @@ import shutil, sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from mlatr_nb.sonar import PARALLEL_CAPTIONS, SonarTokenizer, train_sentencepiece
 
@@ -23,3 +24,18 @@ def spm_file(tmp_path_factory):
 
 @pytest.fixture(scope='session')
 def tok(spm_file): return SonarTokenizer.from_spm(spm_file)
+
+
+@pytest.fixture(scope='session')
+def nllb_dir(tmp_path_factory, tok):
+    "A tiny random NLLB model with the tiny tokenizer, saved as transformers saves a real checkpoint."
+    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer, M2M100Config
+    folder = tmp_path_factory.mktemp('nllb')/'nllb-tiny'
+    tok.save_pretrained(folder)
+    hf = AutoTokenizer.from_pretrained(folder)
+    torch.manual_seed(0)
+    AutoModelForSeq2SeqLM.from_config(M2M100Config(
+        vocab_size=len(hf), d_model=16, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2, decoder_attention_heads=2,
+        encoder_ffn_dim=32, decoder_ffn_dim=32, max_position_embeddings=128, pad_token_id=hf.pad_token_id,
+        bos_token_id=hf.bos_token_id, eos_token_id=hf.eos_token_id, decoder_start_token_id=hf.eos_token_id)).save_pretrained(folder)
+    return folder

@@ -1,5 +1,7 @@
-"""In float32 a short run is the same on any x86-64 CPU of this kind: its losses agree to 5 significant digits whatever
-vector instructions the CPU has and whatever the thread count, and repeat exactly on one setup. bf16 autocast diverges
+"""In float32 a short run is the same on any x86-64 CPU of this kind: its losses agree to 4 significant digits over its
+6 steps whatever vector instructions the CPU has and whatever the thread count, and repeat exactly on one setup. (On an
+AVX-512 Xeon, the AVX2 and 2-thread runs differ from 1 thread at AVX-512 by 2e-7, 2e-6, 5e-6 and 1e-5 relative at steps
+2, 4, 5 and 6: the last digits grow about 2x a step.) bf16 autocast diverges
 within about 10 steps (see 10_train), which is why the main job trains in float32. Over a whole main job the
 last-digit differences still grow into a few points of R@1 (10_train measures it), so a figure for one seed is exact
 only for one CPU kind and thread count."""
@@ -32,6 +34,25 @@ def without_key_biases(state: dict) -> dict:
     return out
 
 
+LR = 1e-3   # TrainConfig's default, which ARGS keep
+
+
+def assert_same_but_for_a_few_steps(a: dict, b: dict, name: str) -> None:
+    """All but 0.1 % of the model's weights agree to rtol 1e-4 (atol 1e-5), and none differs by a learning-rate step.
+    AdamW divides each gradient by its own running size, so where a gradient is at rounding level (a ReLU input at 0 for
+    one example, a weight near 0) the last digits decide a step of up to `LR`. Measured on an AVX-512 Xeon: against
+    1 thread at AVX-512, the AVX2 run and the 2-thread run each differ in 256 of the 955,778 weights compared, by
+    at most 4.8e-4 (text layer 1's fc1), while the losses agree to 4 digits. A kernel that computed something else
+    would move the losses and far more weights."""
+    assert a.keys() == b.keys()
+    off = total = 0
+    for k in a:
+        x, y = a[k].double(), b[k].double()
+        off += int((~torch.isclose(x, y, rtol=1e-4, atol=1e-5)).sum()); total += x.numel()
+        assert float((x - y).abs().max()) < LR, (name, k, float((x - y).abs().max()))
+    assert off <= total // 1000, (name, off, total)
+
+
 @pytest.mark.skipif(platform.machine() not in ('x86_64', 'AMD64'), reason='the ISA switch is an x86-64 one')
 def test_float32_training_does_not_depend_on_the_cpu(tmp_path):
     capability = lambda extra: run([sys.executable, '-c', 'import torch; print(torch.backends.cpu.get_cpu_capability())'],
@@ -46,7 +67,7 @@ def test_float32_training_does_not_depend_on_the_cpu(tmp_path):
     for i, name in enumerate(runs):
         got = losses(tmp_path/f'run{i}')
         assert got.keys() == ref.keys(), name
-        for step in ref: assert got[step] == pytest.approx(ref[step], rel=1e-5), (name, step, got[step], ref[step])
-        assert_same_weights(without_key_biases(weights(tmp_path/f'run{i}')), without_key_biases(weights(tmp_path/'run0')), rtol=1e-4, atol=1e-5)
+        for step in ref: assert got[step] == pytest.approx(ref[step], rel=1e-4), (name, step, got[step], ref[step])
+        assert_same_but_for_a_few_steps(without_key_biases(weights(tmp_path/f'run{i}')), without_key_biases(weights(tmp_path/'run0')), name)
     assert losses(tmp_path/'run3') == ref   # one setup repeats exactly
     assert_same_weights(weights(tmp_path/'run3'), weights(tmp_path/'run0'), rtol=0, atol=0)

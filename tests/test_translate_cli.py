@@ -3,24 +3,7 @@
 tests the engines, the cache and the checks in-process)."""
 import json, subprocess, sys
 
-import pytest
-import torch
-
 from conftest import console_script
-
-
-@pytest.fixture(scope='module')
-def nllb_dir(tmp_path_factory, tok):
-    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer, M2M100Config
-    folder = tmp_path_factory.mktemp('nllb')/'nllb-tiny'
-    tok.save_pretrained(folder)
-    hf = AutoTokenizer.from_pretrained(folder)
-    torch.manual_seed(0)
-    AutoModelForSeq2SeqLM.from_config(M2M100Config(
-        vocab_size=len(hf), d_model=16, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2, decoder_attention_heads=2,
-        encoder_ffn_dim=32, decoder_ffn_dim=32, max_position_embeddings=128, pad_token_id=hf.pad_token_id,
-        bos_token_id=hf.bos_token_id, eos_token_id=hf.eos_token_id, decoder_start_token_id=hf.eos_token_id)).save_pretrained(folder)
-    return folder
 
 
 def test_translates_and_resumes_from_its_cache(tmp_path, nllb_dir):
@@ -32,10 +15,10 @@ def test_translates_and_resumes_from_its_cache(tmp_path, nllb_dir):
     assert first.returncode == 0, first.stderr
     report = json.loads(first.stdout)
     assert report['langs']['deu_Latn']['captions'] == 4 and report['langs']['deu_Latn']['translated'] == 4   # 'Rain.' once
-    assert (tmp_path/'de.cache.jsonl').read_text().count('\n') == 4
+    assert (tmp_path/'de.cache.jsonl').read_text().count('"translation"') == 4
     again = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert json.loads(again.stdout)['langs']['deu_Latn']['cached'] == 4
-    assert (tmp_path/'de.cache.jsonl').read_text().count('\n') == 4       # nothing translated twice
+    assert (tmp_path/'de.cache.jsonl').read_text().count('"translation"') == 4   # nothing translated twice
     assert (tmp_path/'de.jsonl').read_text().count('"translated"') == report['langs']['deu_Latn']['clips']
 
 
