@@ -35,7 +35,8 @@ args = p.parse_args()
 os.environ.setdefault('HF_HUB_OFFLINE', '1')
 from mlatr_nb.ced import ced_config
 from mlatr_nb.model import MLCLAP
-from mlatr_nb.search import AudioIndex, INDEX_FORMAT, _sha256
+from mlatr_nb.core import file_sha256
+from mlatr_nb.search import AudioIndex, INDEX_FORMAT
 from mlatr_nb.sonar import sonar_config
 from mlatr_nb.synthetic import synthetic_dataset, synthetic_tokenizer
 
@@ -91,7 +92,7 @@ try:
             info['files_sha256'] = hashlib.sha256((folder/'files.jsonl').read_bytes()).hexdigest()   # as a build writes it
             (folder/'index.json').write_text(json.dumps(info))
             t0 = time.perf_counter(); index = AudioIndex.load(folder); load_s = time.perf_counter() - t0
-            t0 = time.perf_counter(); _sha256(folder/'files.jsonl'); checksum_s = time.perf_counter() - t0
+            t0 = time.perf_counter(); file_sha256(folder/'files.jsonl'); checksum_s = time.perf_counter() - t0
             with warnings.catch_warnings():
                 warnings.simplefilter('ignore')
                 t0 = time.perf_counter()

@@ -16,10 +16,10 @@ import torch
 
 # %% auto #0
 __all__ = ['LANGUAGES', 'SONAR_LANGS', 'PAPER_LANGS', 'DEBUG_ENV', 'Language', 'check_lang', 'expand_langs', 'check_langs',
-           'seed_everything', 'default_device', 'autocast_dtype', 'module_device', 'state_fingerprint', 'current_umask',
-           'atomic_write', 'same_file', 'refuse_same_file', 'FolderBusyError', 'FolderLock', 'load_safetensors',
-           'load_torch_file', 'expected_errors', 'error_line', 'add_debug_flag', 'run_console_script', 'positive_int',
-           'non_negative_int']
+           'seed_everything', 'default_device', 'autocast_dtype', 'module_device', 'file_sha256', 'state_fingerprint',
+           'current_umask', 'atomic_write', 'same_file', 'refuse_same_file', 'FolderBusyError', 'FolderLock',
+           'load_safetensors', 'load_torch_file', 'expected_errors', 'error_line', 'add_debug_flag',
+           'run_console_script', 'positive_int', 'non_negative_int']
 
 # %% ../nbs/00_core.ipynb #86ab561b
 _SONAR_LANGUAGE_NAMES = (
@@ -192,6 +192,16 @@ def module_device(
     return torch.device('cpu')
 
 # %% ../nbs/00_core.ipynb #dbed24b2
+def file_sha256(
+    path: str | os.PathLike,   # any file
+) -> str:                      # 64 hex digits
+    "SHA-256 of a file's bytes, read 16 MiB at a time (a weights file or an index can be far larger than memory allows)."
+    import hashlib
+    h = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(1 << 24), b''): h.update(block)
+    return h.hexdigest()
+
 def state_fingerprint(
     module: torch.nn.Module,   # a model whose weights are to be named
 ) -> str:                      # 64 hex digits

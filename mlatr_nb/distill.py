@@ -18,7 +18,7 @@ from torch import Tensor
 
 from fastcore.basics import patch
 
-from .core import atomic_write, check_langs, load_safetensors, state_fingerprint
+from .core import atomic_write, check_langs, file_sha256, load_safetensors, state_fingerprint
 from .data import Manifest, caption_table, read_manifest
 from .sampling import Skipped, SkipLog
 from .eval import embed_clips
@@ -79,10 +79,7 @@ def _teacher_id(teacher) -> str:
     "SHA-256 of a teacher's weights: of its `model.safetensors` file for a folder, of its state dict for a model in memory."
     from mlatr_nb.model import MLCLAP
     if isinstance(teacher, MLCLAP): return state_fingerprint(teacher)
-    h = hashlib.sha256()
-    with open(_teacher_folder(teacher)/'model.safetensors', 'rb') as f:
-        for block in iter(lambda: f.read(1 << 24), b''): h.update(block)
-    return h.hexdigest()
+    return file_sha256(_teacher_folder(teacher)/'model.safetensors')
 
 def _load_teacher(teacher, device):
     "The model in eval mode on `device`, from a `save_pretrained` folder or an `MLCLAP`."

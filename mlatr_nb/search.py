@@ -7,7 +7,7 @@ Docs: https://mlatr-nb.github.io/mlatr_nb/search.html.md"""
 
 # %% ../nbs/13_search.ipynb #7ebcada9
 from __future__ import annotations
-import hashlib, json, os, shutil, sys, warnings, zipfile
+import json, os, shutil, sys, warnings, zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from collections.abc import Sequence
@@ -17,7 +17,7 @@ import torch
 
 from fastcore.basics import patch
 
-from .core import (FolderLock, add_debug_flag, atomic_write, check_lang, non_negative_int, positive_int,
+from .core import (FolderLock, add_debug_flag, atomic_write, check_lang, file_sha256, non_negative_int, positive_int,
                            run_console_script, state_fingerprint)
 from .audio import SAMPLE_RATE, audio_seconds, load_audio
 from .data import Manifest, read_manifest
@@ -104,12 +104,6 @@ def _attach(index: AudioIndex, model) -> AudioIndex:
     index.model = m
     return index
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(1 << 24), b''): h.update(block)
-    return h.hexdigest()
-
 def _rebuild_hint(folder: Path) -> str:
     return f"rebuild the index (mlatr-search build MODEL AUDIO {folder})"
 
@@ -143,7 +137,7 @@ def _read_index(folder: Path) -> AudioIndex:
     info = _index_info(folder)
     files_path, emb_path = folder/'files.jsonl', folder/'embeddings.npy'
     if not files_path.is_file(): raise FileNotFoundError(f"{folder} has index.json but no files.jsonl; {_rebuild_hint(folder)}")
-    if 'files_sha256' in info and _sha256(files_path) != info['files_sha256']:   # indexes of earlier versions lack it
+    if 'files_sha256' in info and file_sha256(files_path) != info['files_sha256']:   # indexes of earlier versions lack it
         raise ValueError(f"{files_path} was changed after the index was built (its checksum is not the one in index.json), "
                          f"so its rows may no longer match embeddings.npy; {_rebuild_hint(folder)}")
     files = _read_files(files_path)
@@ -259,7 +253,7 @@ def _old_index(folder: Path, fingerprint: str) -> tuple[AudioIndex | None, dict]
         raise ValueError(f"{folder} holds an index built with another model; pass another folder for this model's index")
     try:
         old = _read_index(folder)
-        if 'embeddings_sha256' in info and _sha256(folder/'embeddings.npy') != info['embeddings_sha256']:
+        if 'embeddings_sha256' in info and file_sha256(folder/'embeddings.npy') != info['embeddings_sha256']:
             raise ValueError(f"{folder/'embeddings.npy'} was changed after the index was built")
     except (OSError, ValueError) as e:   # the folder is ours, but its files were edited or damaged: embed everything again
         print(f"not reusing {folder}'s embeddings ({str(e).split('; rebuild')[0]}); every file is embedded again", file=sys.stderr)
@@ -320,7 +314,7 @@ def _build_locked(cls: AudioIndex, m, model_source, source, files, folder: Path,
     atomic_write(folder/'files.jsonl', lambda tmp: Path(tmp).write_text(''.join(
         json.dumps(dict(path=k[0], size=k[1], mtime_ns=k[2], seconds=round(float(known[k][1]), 4))) + '\n' for k in rows), encoding='utf-8'))
     info = dict(format=INDEX_FORMAT, fingerprint=fingerprint, model_source=model_source, embed_dim=int(emb.shape[1]),
-                count=len(rows), files_sha256=_sha256(folder/'files.jsonl'), embeddings_sha256=_sha256(folder/'embeddings.npy'),
+                count=len(rows), files_sha256=file_sha256(folder/'files.jsonl'), embeddings_sha256=file_sha256(folder/'embeddings.npy'),
                 skipped=skipped, source=str(source))
     atomic_write(folder/'index.json', lambda tmp: Path(tmp).write_text(json.dumps(info, indent=1), encoding='utf-8'))
     parts.remove()
