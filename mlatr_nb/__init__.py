@@ -8,6 +8,7 @@ Modules:
 - `mlatr_nb.eval`: Retrieval metrics in both directions, cross-language consistency (MRV, embedding gap), and the tables and plots built from them.
 - `mlatr_nb.losses`: Multi-positive InfoNCE, the language-enhancement batch, ATRI's KCL and CACL, the distillation loss of estimated correspondences, and a gradient-cached KCL whose memory does not grow with the number of languages.
 - `mlatr_nb.model`: The ML-CLAP dual encoder: a CED audio tower and a SONAR text tower, projected into one L2-normalised space with a learnable temperature, plus `embed_audio` / `embed_text` / `score` and saving and loading.
+- `mlatr_nb.prepare`: `mlatr-prepare DATASET ROOT --output-dir DIR`: one checked manifest per split from a downloaded copy of AudioCaps, Clotho, WavCaps or MACS, with missing and unreadable clips dropped and reported, and evaluation clips kept out of training data.
 - `mlatr_nb.sampling`: The samplers of each objective (InfoNCE, the LE mixture, KCL, CACL), length-aware batching, random crops, and the DataLoader that decodes audio in workers and reports every clip it has to skip.
 - `mlatr_nb.search`: Embed a sound collection once, incrementally and resumably, and search it with a caption in any SONAR language or with a clip: exact search by one matrix product, and the `mlatr-search` script.
 - `mlatr_nb.synthetic`: A multilingual audio-caption set made from numpy alone: composable sound attributes, their waveforms, hand-written caption templates in the 8 languages of the papers, and a small tokenizer for the tiny text tower.

@@ -18,9 +18,10 @@ from fastcore.basics import patch
 from .core import LANGUAGES, atomic_write, check_lang, check_langs
 
 # %% auto #0
-__all__ = ['MAX_LISTED_PROBLEMS', 'MANIFEST_FIELDS', 'OPTIONAL_FIELDS', 'Item', 'ManifestError', 'Manifest', 'from_dataset',
-           'read_manifest', 'read_audiocaps', 'read_clotho', 'read_wavcaps', 'merge_translations', 'CaptionTable',
-           'caption_table', 'AlignedCaptions', 'aligned_captions', 'caption_summary']
+__all__ = ['MAX_LISTED_PROBLEMS', 'MANIFEST_FIELDS', 'OPTIONAL_FIELDS', 'ON_MISSING', 'Item', 'ManifestError', 'Manifest',
+           'from_dataset', 'read_manifest', 'read_audiocaps', 'read_clotho', 'read_wavcaps', 'read_macs',
+           'merge_translations', 'concat_manifests', 'CaptionTable', 'caption_table', 'AlignedCaptions',
+           'aligned_captions', 'caption_summary']
 
 # %% ../nbs/07_data.ipynb #f8bc41d5
 @dataclass
@@ -191,15 +192,15 @@ class Manifest:
         source: str = 'in-memory items',   # what the items were read from, named in error messages
         check_audio: bool = False,         # also check that every audio file exists
     ):
-        self.items, self.source, self._index = list(items), source, None
+        self.items, self.source, self._index, self.missing = list(items), source, None, []
         problems, first = _Problems(source), {}
         for i, item in enumerate(self.items): _check_one(item, f'item {i}', check_audio, problems, first)
         problems.raise_if_any()
 
     @classmethod
-    def _checked(cls, items: list[Item], source: str) -> Manifest:
+    def _checked(cls, items: list[Item], source: str, missing: Sequence[tuple[str, str]] = ()) -> Manifest:
         "A manifest from items that have already passed the checks (used by the readers, which check while reading)."
-        m = cls.__new__(cls); m.items, m.source, m._index = items, source, None
+        m = cls.__new__(cls); m.items, m.source, m._index, m.missing = items, source, None, list(missing)
         return m
 
     def __len__(self) -> int: return len(self.items)
@@ -261,6 +262,17 @@ def _require_columns(names, source: str, required: Sequence[str] = MANIFEST_FIEL
         raise ManifestError(source, [f"missing column{'s' * (len(missing) > 1)} {', '.join(map(repr, missing))} "
                                      f"(columns found: {', '.join(map(str, names or ())) or 'none'})"])
 
+ON_MISSING = ('raise', 'drop')
+"What the readers do with a clip whose audio file is missing: report it as a problem, or drop it and list it."
+
+def _audio_missing(item: Item) -> bool:
+    return item.audio_bytes is None and isinstance(item.audio, Path) and not item.audio.is_file()
+
+def _raise_all_missing(source: str, missing: Sequence[tuple[str, str]], root: Path) -> None:
+    "Not one audio file exists: the folder or the file names are wrong, which one line says better than N problems."
+    raise ManifestError(source, [f"none of its {len(missing)} audio files exists (the first would be {missing[0][1]}): "
+                                 f"check the audio folder (root={str(root)!r}) and the file name pattern"])
+
 def _root(root, default: Path) -> Path:
     "The folder relative audio paths start from, as an absolute path."
     return Path(root if root is not None else default).expanduser().absolute()
@@ -272,17 +284,26 @@ def _items_from_records(
     check_audio: bool,                   # check that every audio file exists
     problems: _Problems | None = None,   # problems found before (e.g. by an adapter), listed first
     name: str | None = None,             # short name of the source for `Item.source`
+    on_missing: str = 'raise',           # a clip whose audio file is missing: 'raise' (a problem) or 'drop' (listed in `.missing`)
 ) -> Manifest:
     "Parse and check every record, then raise one error for all problems (in file order) or return the manifest."
+    if on_missing not in ON_MISSING: raise ValueError(f"on_missing must be one of {', '.join(ON_MISSING)}, got {on_missing!r}")
     problems = problems if problems is not None else _Problems(source)
-    items, first = [], {}
+    items, first, missing, n = [], {}, [], 0
     for where, rec in records:
         item = _parse_record(rec, where, root, name or source, problems)
         if item is None: continue
+        n += 1
+        if check_audio and _audio_missing(item):
+            missing.append((item.id, str(item.audio)))
+            if on_missing == 'drop': continue
         _check_one(item, where, check_audio, problems, first)
         items.append(item)
+    if missing and len(missing) == n: _raise_all_missing(source, missing, root)
     problems.raise_if_any()
-    return Manifest._checked(items, source)
+    if missing: warnings.warn(f"{source}: dropped {len(missing)} of {n} clips whose audio file is missing "
+                              f"(first: {missing[0][1]}); the manifest's .missing lists them all", stacklevel=3)
+    return Manifest._checked(items, source, missing)
 
 def _read_text(path: Path, source: str) -> str:
     "The file as UTF-8 text (a BOM is dropped), or a `ManifestError` that says it is not text."
@@ -364,6 +385,7 @@ def read_manifest(
     root=None,                   # folder of relative audio paths (default: the manifest's folder)
     check_audio: bool = True,    # check that every audio file exists; False for remote or embedded audio
     split: str | None = None,    # split of a `DatasetDict` or Hub dataset
+    on_missing: str = 'raise',   # a clip whose audio file is missing: 'raise', or 'drop' it (listed in `.missing`)
     **kwargs,                    # for the adapters (pattern, lang) or for `datasets.load_dataset`
 ) -> Manifest:
     "Read and check a manifest in any supported format; one `ManifestError` lists every problem."
@@ -376,7 +398,7 @@ def read_manifest(
         return from_dataset(datasets.load_dataset(name, split=split, **kwargs), root=root, check_audio=check_audio,
                             split=split, source=f"Hub dataset '{name}'")
     path = Path(path).expanduser()
-    if format in _ADAPTERS: return _ADAPTERS[format](path, root=root, check_audio=check_audio, **kwargs)
+    if format in _ADAPTERS: return _ADAPTERS[format](path, root=root, check_audio=check_audio, on_missing=on_missing, **kwargs)
     if not path.exists():
         raise FileNotFoundError(f"Manifest not found: '{path}'. (For a Hub dataset use 'hf://owner/name' or format='hub'.)")
     fmt = format or ('datasets' if path.is_dir() else _SUFFIX_FORMATS.get(path.suffix.lower()))
@@ -391,7 +413,8 @@ def read_manifest(
         return from_dataset(ds, root=_root(root, path.parent), check_audio=check_audio, split=split, source=source)
     records = {'jsonl': _jsonl_records, 'csv': lambda p: _csv_rows(p, MANIFEST_FIELDS), 'parquet': _parquet_records}
     if fmt not in records: raise ValueError(f"Unknown manifest format {fmt!r}.")
-    return _items_from_records(records[fmt](path), source, _root(root, path.parent), check_audio, name=path.name)
+    return _items_from_records(records[fmt](path), source, _root(root, path.parent), check_audio, name=path.name,
+                               on_missing=on_missing)
 
 _ADAPTERS: dict = {}   # filled in by the adapters below: format name -> reader
 
@@ -494,13 +517,15 @@ def read_audiocaps(
     path: str | os.PathLike,                     # an AudioCaps CSV file (train.csv, val.csv, test.csv)
     *,
     root=None,                                   # folder of the clip files (default: the CSV's folder)
-    pattern: str = '{youtube_id}_{start_time}.wav',  # clip file name; fields {youtube_id}, {start_time}, {end_time}
+    pattern: str = '{youtube_id}_{start_time}.flac',  # clip file name; fields {youtube_id}, {start_time}, {end_time}
     lang: str = 'eng_Latn',                      # language of the captions
     check_audio: bool = True,                    # check that every clip file exists
+    on_missing: str = 'raise',                   # a missing clip file: 'raise', or 'drop' the clip (listed in `.missing`)
+    id_pattern: str | None = None,               # clip id from the same fields, e.g. 'Y{youtube_id}.wav' (default: the file name)
 ) -> Manifest:
     "A checked `Manifest` from an AudioCaps CSV: rows grouped into clips, clip files named by `pattern`."
     path, lang = Path(path), check_lang(lang)
-    _check_pattern(pattern, youtube_id='abc', start_time=30, end_time=40)
+    for p in (pattern, id_pattern or pattern): _check_pattern(p, youtube_id='abc', start_time=30, end_time=40)
     source = f"AudioCaps file '{path}'"
     problems, clips = _Problems(source), {}
     for where, row in _csv_rows(path, ('youtube_id', 'start_time', 'caption')):
@@ -508,12 +533,14 @@ def read_audiocaps(
         if not yt: problems.add(where, "missing youtube_id"); continue
         if start is None: problems.add(where, f"start_time must be a number of seconds, got {row['start_time']!r}"); continue
         if (yt, start) not in clips:
-            name = pattern.format(youtube_id=yt, start_time=start, end_time=start + 10)
-            clips[(yt, start)] = ([], {'id': name, 'audio': name, 'captions': {lang: []}})
+            fields = dict(youtube_id=yt, start_time=start, end_time=start + 10)
+            clips[(yt, start)] = ([], {'id': (id_pattern or pattern).format(**fields), 'audio': pattern.format(**fields),
+                                       'captions': {lang: []}, 'youtube_id': yt, 'start_time': start})
         lines, rec = clips[(yt, start)]
         lines.append(where); rec['captions'][lang].append(row['caption'] or '')
     records = ((_span(lines), rec) for lines, rec in clips.values())
-    return _items_from_records(records, source, _root(root, path.parent), check_audio, problems, name=path.name)
+    return _items_from_records(records, source, _root(root, path.parent), check_audio, problems, name=path.name,
+                               on_missing=on_missing)
 
 _ADAPTERS.update(audiocaps=read_audiocaps)
 
@@ -524,6 +551,7 @@ def read_clotho(
     root=None,                 # folder of the audio files (default: the CSV's folder)
     lang: str = 'eng_Latn',    # language of the captions
     check_audio: bool = True,  # check that every audio file exists
+    on_missing: str = 'raise', # a missing audio file: 'raise', or 'drop' the clip (listed in `.missing`)
 ) -> Manifest:
     "A checked `Manifest` from a Clotho captions CSV (`file_name, caption_1 ... caption_N`)."
     path, lang = Path(path), check_lang(lang)
@@ -533,7 +561,7 @@ def read_clotho(
     _require_columns(header, source, ('file_name',) + (() if cols else ('caption_1',)))
     records = ((where, {'id': row['file_name'], 'audio': row['file_name'],
                         'captions': {lang: [row[c] or '' for c in cols]}}) for where, row in _csv_rows(path, ('file_name',)))
-    return _items_from_records(records, source, _root(root, path.parent), check_audio, name=path.name)
+    return _items_from_records(records, source, _root(root, path.parent), check_audio, name=path.name, on_missing=on_missing)
 
 _ADAPTERS.update(clotho=read_clotho)
 
@@ -560,6 +588,7 @@ def read_wavcaps(
     pattern: str | None = '{stem}.flac',  # audio file name from {id} and {stem} (id without audio suffix); None: use `audio`
     lang: str = 'eng_Latn',           # language of captions that do not name one
     check_audio: bool = True,         # check that every audio file exists
+    on_missing: str = 'raise',        # a missing audio file: 'raise', or 'drop' the clip (listed in `.missing`)
 ) -> Manifest:
     "A checked `Manifest` from a WavCaps-style JSON file (WavCaps itself, or ML-CLAP's multilingual test sets)."
     path, lang = Path(path), check_lang(lang)
@@ -584,9 +613,42 @@ def read_wavcaps(
                     problems.add(where, "audio holds WavCaps' placeholder 'wav_path'; set pattern= to name the files "
                                         "from their ids", eid); continue
             yield where, {'id': eid, 'audio': audio, 'captions': _wavcaps_captions(e, lang)}
-    return _items_from_records(records(), source, _root(root, path.parent), check_audio, problems, name=path.name)
+    return _items_from_records(records(), source, _root(root, path.parent), check_audio, problems, name=path.name,
+                               on_missing=on_missing)
 
 _ADAPTERS.update(wavcaps=read_wavcaps)
+
+# %% ../nbs/07_data.ipynb #dbab4733
+def read_macs(
+    path: str | os.PathLike,   # MACS.yaml
+    *,
+    root=None,                 # folder of the audio files (default: the YAML file's folder)
+    lang: str = 'eng_Latn',    # language of the captions
+    check_audio: bool = True,  # check that every audio file exists
+    on_missing: str = 'raise', # a missing audio file: 'raise', or 'drop' the clip (listed in `.missing`)
+) -> Manifest:
+    "A checked `Manifest` from MACS' YAML file (`files[].filename`, `files[].annotations[].sentence`)."
+    import yaml
+    path, lang = Path(path), check_lang(lang)
+    source = f"MACS file '{path}'"
+    try: data = yaml.safe_load(_read_text(path, source))
+    except yaml.YAMLError as e: raise ManifestError(source, [f"not valid YAML: {e}"]) from None
+    files = data.get('files') if isinstance(data, Mapping) else None
+    if not isinstance(files, list): raise ManifestError(source, ["expected a mapping with a list under 'files'"])
+    problems = _Problems(source)
+    def records():
+        for i, f in enumerate(files):
+            where = f'files[{i}]'
+            if not isinstance(f, Mapping) or _missing(f.get('filename')):
+                problems.add(where, "expected an entry with a 'filename'"); continue
+            notes = f.get('annotations') or []
+            texts = [a.get('sentence') if isinstance(a, Mapping) else None for a in notes]
+            yield where, {'id': str(f['filename']), 'audio': str(f['filename']),
+                          'captions': {lang: ['' if t is None else str(t) for t in texts]}}
+    return _items_from_records(records(), source, _root(root, path.parent), check_audio, problems, name=path.name,
+                               on_missing=on_missing)
+
+_ADAPTERS.update(macs=read_macs)
 
 # %% ../nbs/07_data.ipynb #f44a91f5
 def merge_translations(
@@ -626,6 +688,25 @@ def merge_translations(
     if unknown: warnings.warn(f"merge_translations: skipped {len(unknown)} {lang} entries whose ids name no clip "
                               f"(e.g. {unknown[0]!r}).")
     return Manifest._checked(items, f"{manifest.source} + {lang} translations")
+
+# %% ../nbs/07_data.ipynb #ef554e25
+def concat_manifests(
+    manifests: Sequence[Manifest],            # in order
+    names: Sequence[str] | None = None,       # one name each, to qualify clashing ids (default: 'm0', 'm1', ...)
+) -> Manifest:
+    "One manifest with the clips of all; an id already taken by an earlier manifest becomes '<name>/<id>'."
+    manifests = list(manifests)
+    names = list(names) if names is not None else [f'm{i}' for i in range(len(manifests))]
+    if len(names) != len(manifests): raise ValueError(f"{len(names)} names for {len(manifests)} manifests")
+    seen, items, renamed = set(), [], 0
+    for m, name in zip(manifests, names):
+        for it in m:
+            if it.id in seen: it = replace(it, id=f'{name}/{it.id}'); renamed += 1
+            seen.add(it.id); items.append(it)
+    if renamed: warnings.warn(f"concat_manifests: {renamed} clip ids were already taken by an earlier manifest and were "
+                              f"qualified with their manifest's name ('<name>/<id>')", stacklevel=2)
+    return Manifest(items, source=' + '.join(m.source for m in manifests),
+                    check_audio=False) if len(manifests) != 1 else manifests[0]
 
 # %% ../nbs/07_data.ipynb #26c24367
 @dataclass

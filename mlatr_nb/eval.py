@@ -17,14 +17,14 @@ import torch
 import torch.nn.functional as F
 
 from .core import add_debug_flag, atomic_write, check_lang, positive_int, refuse_same_file, run_console_script
-from .data import Item, Manifest, aligned_captions, read_manifest
+from .data import ON_MISSING, Item, Manifest, aligned_captions, read_manifest
 from .sampling import decode_embedded_audio
 
 # %% auto #0
-__all__ = ['REPORT_FILES', 'caption_clip_index', 'RetrievalRanks', 'retrieval_ranks', 'metrics_from_ranks', 'retrieval_metrics',
-           'embedding_gap', 'consistency_metrics', 'label_separation', 'flatten_metrics', 'metrics_table',
-           'plot_recall_per_language', 'plot_rank_consistency', 'embed_clips', 'evaluate_model', 'check_report_folder',
-           'save_eval_report', 'eval_cli']
+__all__ = ['RELEVANT_FIELD', 'REPORT_FILES', 'caption_clip_index', 'RetrievalRanks', 'retrieval_ranks', 'metrics_from_ranks',
+           'retrieval_metrics', 'relevance_ranks', 'relevance_metrics', 'embedding_gap', 'consistency_metrics',
+           'label_separation', 'flatten_metrics', 'metrics_table', 'plot_recall_per_language', 'plot_rank_consistency',
+           'embed_clips', 'relevant_columns', 'evaluate_model', 'check_report_folder', 'save_eval_report', 'eval_cli']
 
 # %% ../nbs/11_eval.ipynb #6a1c7f3a
 def _py(x):
@@ -358,6 +358,56 @@ def retrieval_metrics(
                             allow_distractors=allow_distractors, normalize=normalize, block_size=block_size)
     return metrics_from_ranks(ranks, ks)
 
+# %% ../nbs/11_eval.ipynb #f1041582
+def relevance_ranks(
+    sim,                          # (n_captions, n_clips) similarities, or a `(text_emb, audio_emb)` tuple
+    relevant: Sequence[Sequence[int]],  # for each caption, the columns of its relevant clips (at least one)
+    *,
+    normalize: bool = False,      # L2-normalise embeddings first
+    block_size: int = 2**23,      # similarities held at once; bounds peak memory
+) -> torch.Tensor:                # (n_captions, most relevant clips) sorted pessimistic ranks, `inf` in padding
+    "The sorted pessimistic ranks $r_{(1)} \\le r_{(2)} \\le \\dots$ of each caption's relevant clips."
+    scores = _scores(sim, normalize)
+    n_cap, n_clip = scores.shape
+    if len(relevant) != n_cap: raise ValueError(f"relevant has {len(relevant)} entries for {n_cap} caption rows.")
+    sizes = torch.tensor([len(r) for r in relevant])
+    if n_cap and int(sizes.min()) == 0:
+        raise ValueError(f"caption {int((sizes == 0).nonzero()[0])} has no relevant clip; every caption needs at least one.")
+    cols = torch.full((n_cap, int(sizes.max()) if n_cap else 1), -1, dtype=torch.long)
+    for i, r in enumerate(relevant): cols[i, :len(r)] = torch.as_tensor(list(r), dtype=torch.long)
+    if bool(((cols >= n_clip) | ((cols < 0) & (torch.arange(cols.shape[1]) < sizes[:, None]))).any()):
+        raise ValueError(f"relevant names a clip column outside 0..{n_clip - 1}.")
+    valid = cols >= 0
+    dev = scores.device
+    out = torch.full(cols.shape, math.inf, dtype=torch.float64)
+    rows = max(1, block_size // max(1, n_clip * cols.shape[1]))
+    for r0 in range(0, n_cap, rows):
+        r1 = min(n_cap, r0 + rows)
+        block = scores.block(0, n_clip, r0, r1).T                     # (captions, clips)
+        c, v = cols[r0:r1].clamp(min=0).to(dev), valid[r0:r1].to(dev)
+        rel = block.gather(1, c)                                      # scores of the relevant clips
+        rank = (block[:, :, None] >= rel[:, None, :]).sum(1).double()  # pessimistic: ties count against the clip
+        out[r0:r1] = torch.where(v, rank, math.inf).sort(dim=1).values.cpu()
+    return out
+
+def relevance_metrics(
+    sim,                               # (n_captions, n_clips) similarities, or a `(text_emb, audio_emb)` tuple
+    relevant: Sequence[Sequence[int]], # for each caption, the columns of its relevant clips
+    *,
+    ks: Sequence[int] = (1, 5, 10),    # the k of R@k
+    map_k: int = 16,                   # the k of mAP@k (DCASE 2025: 16; 10 with one relevant clip is salsa's mAP@10)
+    normalize: bool = False,           # L2-normalise embeddings first
+    block_size: int = 2**23,           # similarities held at once
+) -> dict:
+    "T2A R@k and mAP@k when a caption may have several relevant clips (see the definition above)."
+    ks, (map_k,) = _check_ks(ks), _check_ks([map_k])
+    r = relevance_ranks(sim, relevant, normalize=normalize, block_size=block_size)
+    n_rel = torch.isfinite(r).sum(1).double()
+    m = torch.arange(1, r.shape[1] + 1, dtype=torch.float64)
+    ap = torch.where(r <= map_k, m / r, 0.0).sum(1) / n_rel.clamp(max=map_k)
+    return {**{f'R@{k}': _mean(r[:, 0] <= k) for k in ks}, f'mAP@{map_k}': _mean(ap),
+            'relevant_per_caption': _mean(n_rel), 'n_captions': len(r)}
+
 # %% ../nbs/11_eval.ipynb #e38a7612
 def _lang_embeddings(text_emb_by_lang: Mapping, ref_lang: str) -> dict[str, torch.Tensor]:
     "Validate a {language: (n_captions, d) embeddings} mapping that contains `ref_lang`."
@@ -513,6 +563,13 @@ def metrics_table(
             cells = [f'{100 * m[d][c]:.2f}' if c in m[d] else '–' for c in _TABLE_COLUMNS]
             cells.append(f'{mrv[d]:.2f}' if mrv is not None and name == 'mean' else '–')
             lines.append(f'| {name} | {d.upper()} | ' + ' | '.join(cells) + ' |')
+    rel = metrics.get('relevant_clips')
+    if rel:   # several relevant clips per caption: DCASE 2025's T2A figures, one row per language
+        names = [k for k in rel['mean'] if k.startswith(('R@', 'mAP@'))]
+        lines += ['', f"T2A with every relevant clip counted ({rel['mean']['relevant_per_caption']:.2f} per caption):", '',
+                  '| language | ' + ' | '.join(names) + ' |', '|---|' + '---:|' * len(names)]
+        for lang, m in [*rel['per_language'].items(), ('mean', rel['mean'])]:
+            lines.append(f'| {lang} | ' + ' | '.join(f'{100 * m[k]:.2f}' for k in names) + ' |')
     return '\n'.join(lines)
 
 # %% ../nbs/11_eval.ipynb #dd67f859
@@ -607,6 +664,30 @@ def _unknown_languages(model, texts_by_lang: Mapping, out: dict, include: bool) 
             extra['mrv'] = {d: _mrv([torch.tensor(out['ranks'][d][l]) for l in kept]) for d in _DIRECTIONS}
     return extra
 
+RELEVANT_FIELD = 'relevant_clips'
+"A clip's optional manifest field: ids of further clips its captions match (one list, or one list per caption)."
+
+def relevant_columns(
+    manifest: Manifest,        # the evaluated manifest
+    clip_rows: Sequence[int],  # manifest position of each scored clip column
+    caption_clips: Sequence[int],  # manifest position of each caption's clip
+    caption_index: Sequence[int],  # j of each caption among its clip's captions
+) -> list[list[int]] | None:   # per caption, the columns of its relevant clips (its own first); None: no clip has the field
+    "Each caption's relevant clip columns from the manifest's `relevant_clips` fields."
+    if not any(RELEVANT_FIELD in it.extra for it in manifest): return None
+    column = {manifest[r].id: c for c, r in enumerate(clip_rows)}
+    out = []
+    for row, j in zip(caption_clips, caption_index):
+        item = manifest[row]
+        extra = item.extra.get(RELEVANT_FIELD) or []
+        if extra and all(isinstance(e, (list, tuple)) for e in extra):   # one list per caption
+            if len(extra) <= j: raise ValueError(f"clip {item.id!r}: {RELEVANT_FIELD} has {len(extra)} lists, but the clip has caption {j + 1}")
+            extra = extra[j]
+        unknown = [e for e in extra if str(e) not in column]
+        if unknown: raise ValueError(f"clip {item.id!r}: {RELEVANT_FIELD} names {unknown[0]!r}, which is not a scored clip")
+        out.append(list(dict.fromkeys([column[item.id], *(column[str(e)] for e in extra)])))
+    return out
+
 def evaluate_model(
     model,                                # an `MLCLAP` (anything with its `embed_audio` and `embed_text`)
     manifest,                             # a `Manifest`, or a manifest path for `read_manifest`
@@ -618,6 +699,7 @@ def evaluate_model(
     progress: bool = True,                # show progress bars (on stderr)
     ks: Sequence[int] = (1, 5, 10),       # the k of R@k
     include_unknown_langs: bool = False,  # also average languages whose captions the tokenizer cannot represent
+    map_k: int = 16,                      # the k of mAP@k when the manifest lists several relevant clips per caption
 ) -> dict:
     "Embed a manifest's clips and aligned captions, and return `consistency_metrics` with ranks, ids and what was dropped."
     if not isinstance(manifest, Manifest): manifest = read_manifest(manifest)
@@ -641,6 +723,11 @@ def evaluate_model(
                 for lang, texts in aligned.texts_by_lang.items()}
     out = consistency_metrics(audio, text, caption_clip_ids, clip_ids, ref_lang=ref_lang, ks=ks, return_ranks=True)
     out |= _unknown_languages(model, aligned.texts_by_lang, out, include_unknown_langs)
+    relevant = relevant_columns(manifest, aligned.clips, aligned.clip_index, aligned.caption_index)
+    if relevant is not None:   # DCASE 2025's protocol, beside the one-gold-clip metrics
+        per = {lang: relevance_metrics((text[lang], audio), relevant, ks=ks, map_k=map_k) for lang in langs}
+        out['relevant_clips'] = {'per_language': per, 'mean': {k: float(np.mean([m[k] for m in per.values()]))
+                                                               for k in next(iter(per.values()))}}
     out['ranks'] |= {'caption_ids': [f'{c}#{j}' for c, j in zip(caption_clip_ids, aligned.caption_index)],
                      'clip_ids': clip_ids}   # every clip has captions, so the A2T ranks follow `clip_ids`
     return out | {'manifest': manifest.source, 'n_manifest_clips': len(manifest), 'dropped': aligned.dropped}
@@ -700,6 +787,13 @@ def _eval_parser() -> argparse.ArgumentParser:
                    'audiocaps, clotho, wavcaps)')
     p.add_argument('--root', help='folder that relative audio paths start from (default: the manifest folder)')
     p.add_argument('--split', help='split of a DatasetDict or Hub dataset')
+    p.add_argument('--pattern', help="--format audiocaps or wavcaps: the audio file names, e.g. '{youtube_id}_{start_time}.flac' "
+                   "(the default) or '{stem}.flac'")
+    p.add_argument('--id-pattern', help="--format audiocaps: the clip ids, e.g. 'Y{youtube_id}.wav' (default: the file name)")
+    p.add_argument('--on-missing', choices=ON_MISSING, default='raise', help='a clip whose audio file is missing: raise (the '
+                   'default: report it and stop) or drop (score the others; metrics.json lists the dropped clips)')
+    p.add_argument('--map-k', type=positive_int, default=16, help="k of mAP@k when the manifest lists several relevant clips "
+                   "per caption in a 'relevant_clips' field (default: 16, DCASE 2025's)")
     p.add_argument('--include-unknown-langs', action='store_true', help='also average languages whose captions are mostly '
                    'unknown to the tokenizer (default: such a language is reported, marked, and left out of the mean)')
     p.add_argument('--no-progress', action='store_true', help='no progress bars')
@@ -719,7 +813,13 @@ def _run_eval(args) -> tuple[dict[str, Path], str]:
     local = None if args.format == 'hub' or args.manifest.startswith('hf://') else args.manifest
     for name in REPORT_FILES.values(): refuse_same_file(out/name, {'--manifest': local}, 'the report file')
     check_report_folder(out)   # before anything is read: a wrong folder is refused at once
-    manifest = read_manifest(args.manifest, format=args.format, root=args.root, split=args.split)
+    adapter = {k: v for k, v in (('pattern', args.pattern), ('id_pattern', args.id_pattern)) if v is not None}
+    allowed = {'audiocaps': ('pattern', 'id_pattern'), 'wavcaps': ('pattern',)}.get(args.format, ())
+    for k in adapter:
+        if k not in allowed: raise ValueError(f"--{k.replace('_', '-')} is a setting of --format "
+                                              f"{' or '.join(f for f in ('audiocaps', 'wavcaps') if k == 'pattern' or f == 'audiocaps')}")
+    manifest = read_manifest(args.manifest, format=args.format, root=args.root, split=args.split, on_missing=args.on_missing,
+                             **adapter)
     langs = None
     if args.langs:
         langs = [check_lang(code) for code in args.langs]
@@ -735,8 +835,9 @@ def _run_eval(args) -> tuple[dict[str, Path], str]:
     model = MLCLAP.from_pretrained(args.model, device=device)
     result = evaluate_model(model, manifest, langs, ref_lang=args.ref_lang, batch_size=args.batch_size,
                             text_batch_size=args.text_batch_size, progress=not args.no_progress,
-                            include_unknown_langs=args.include_unknown_langs)
-    paths = save_eval_report(result, args.out, model=str(Path(args.model)), device=str(device))
+                            include_unknown_langs=args.include_unknown_langs, map_k=args.map_k)
+    paths = save_eval_report(result, args.out, model=str(Path(args.model)), device=str(device),
+                             missing_audio=[{'id': i, 'audio': a} for i, a in manifest.missing])
     return paths, metrics_table(result)
 
 def _eval_main(argv: Sequence[str] | None) -> int:

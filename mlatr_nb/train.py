@@ -7,7 +7,7 @@ Docs: https://mlatr-nb.github.io/mlatr_nb/train.html.md"""
 
 # %% ../nbs/10_train.ipynb #91642b12
 from __future__ import annotations
-import json, math, os, shutil, sys, time, warnings
+import json, math, os, re, shutil, sys, time, warnings
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -24,29 +24,35 @@ from .ced import ced_config
 from .sonar import SonarTokenizer, sonar_config
 from .model import MLCLAP
 from .losses import cacl_loss, distill_loss, embedding_regularizer, info_nce, kcl_loss
-from .data import Manifest, read_manifest
+from .data import Manifest, concat_manifests, read_manifest
+from .prepare import find_overlap
 from .synthetic import synthetic_dataset, synthetic_layout, synthetic_tokenizer, twin_groups
 from .sampling import (CACLSampler, InfoNCESampler, KCLSampler, LESampler, SkipLog, audio_durations,
                                example_loader, grouped_batches, length_bucketed_batches)
 
 # %% auto #0
-__all__ = ['OBJECTIVES', 'TEACHER_FILE', 'CHECKPOINT_PREFIX', 'RUN_FILES', 'RUN_LOCK', 'RESUMABLE_SETTINGS', 'TrainConfig',
-           'read_config_file', 'saved_settings', 'stage_configs', 'RunData', 'prepare_data', 'prepare_targets',
-           'build_model', 'calibrate_mel_norm', 'set_train_mode', 'make_sampler', 'objective_loss',
-           'distill_objective_loss', 'gather_sizes', 'gather_rows', 'epoch_plan', 'example_groups', 'batch_groups',
-           'shard', 'TrainState', 'list_checkpoints', 'save_checkpoint', 'clean_partial_checkpoints', 'read_log',
-           'plot_log', 'resume_changes', 'TrainResult', 'make_accelerator', 'loader_workers', 'param_groups', 'train',
-           'recall_table', 'run', 'parse_train_args', 'train_cli']
+__all__ = ['OBJECTIVES', 'DEFAULTS', 'DEFAULT_SETS', 'TEACHER_FILE', 'CHECKPOINT_PREFIX', 'RUN_FILES', 'RUN_LOCK',
+           'RESUMABLE_SETTINGS', 'TrainConfig', 'read_config_file', 'saved_settings', 'defaults_for', 'with_defaults',
+           'train_config', 'stage_configs', 'RunData', 'prepare_data', 'prepare_targets', 'build_model',
+           'calibrate_mel_norm', 'set_train_mode', 'make_sampler', 'objective_loss', 'distill_objective_loss',
+           'gather_sizes', 'gather_rows', 'epoch_plan', 'example_groups', 'batch_groups', 'shard', 'TrainState',
+           'list_checkpoints', 'save_checkpoint', 'clean_partial_checkpoints', 'read_log', 'plot_log', 'resume_changes',
+           'TrainResult', 'make_accelerator', 'loader_workers', 'param_groups', 'warmup_steps', 'train', 'recall_table',
+           'run', 'parse_train_args', 'train_cli']
 
 # %% ../nbs/10_train.ipynb #d4949044
 OBJECTIVES = ('infonce', 'le', 'kcl', 'cacl', 'distill')
 "Training objectives: InfoNCE over English, ML-CLAP's LE mixture, ATRI's KCL and CACL, and stage-2 distillation."
+DEFAULTS = ('auto', 'synthetic', 'published', 'checkpoint', 'scratch')
+"The sets of defaults a run can take (see `DEFAULT_SETS`)."
 
 @dataclass
 class TrainConfig:
     "Every setting of a training run (each is also a `mlatr-train` flag)."
     # data
-    data: str = field(default='synthetic', metadata={'help': "training manifest (.jsonl/.csv/.parquet file or datasets folder), or 'synthetic' for the built-in set"})
+    data: list[str] = field(default_factory=lambda: ['synthetic'], metadata={'help': "training manifests (.jsonl/.csv/.parquet files or datasets folders; several are joined, a clashing id qualified by its folder's name), or 'synthetic' for the built-in set"})
+    test_data: list[str] | None = field(default=None, metadata={'help': 'manifests of test clips: a training clip that is also one of them (by YouTube id, Freesound id or file) is reported before training starts, as one of the evaluation data is'})
+    defaults: Literal['auto', 'synthetic', 'published', 'checkpoint', 'scratch'] = field(default='auto', metadata={'help': "which defaults the settings not given take (see the table below): 'auto' picks synthetic for --data synthetic, checkpoint with --init or --teachers, published with --init-audio/--init-text, else scratch"})
     eval_data: str | None = field(default=None, metadata={'help': "manifest evaluated after each epoch; 'synthetic' for held-out synthetic clips, 'none' to skip (default: 'synthetic' when --data is synthetic, else none)"})
     langs: list[str] | None = field(default=None, metadata={'help': 'NLLB codes to train on (default: every language of the manifest)'})
     eval_langs: list[str] | None = field(default=None, metadata={'help': 'NLLB codes to evaluate (default: every language of the evaluation manifest)'})
@@ -80,6 +86,9 @@ class TrainConfig:
     tokenizer: str | None = field(default=None, metadata={'help': 'SentencePiece .model file or tokenizer folder (default: the initial model\'s, or one trained on the synthetic captions)'})
     freeze_audio: bool = field(default=False, metadata={'help': 'keep the audio tower fixed'})
     freeze_text: bool = field(default=False, metadata={'help': 'keep the text tower fixed'})
+    caption_style: Literal['as_is', 'mlclap'] = field(default='as_is', metadata={'help': "how a new model feeds captions to its text tower: as they are, or 'mlclap': lower-cased with punctuation replaced by spaces, as ML-CLAP's released code does (a saved model keeps its own)"})
+    tau: float | None = field(default=None, metadata={'help': "start the temperature at this value (default: a new model's 0.07, or the initial model's own; salsa: 0.05)"})
+    freeze_tau: bool = field(default=False, metadata={'help': 'keep the temperature fixed (salsa trains with a fixed 0.05)'})
     text_dropout: float | None = field(default=0.0, metadata={'help': "dropout of a new text tower (SONAR trains with 0.1; the main job's short run from scratch underfits, so 0; None: the size's own)"})
     mel_norm: Literal['frozen', 'batch'] = field(default='frozen', metadata={'help': "CED's mel BatchNorm: 'frozen' keeps its statistics (estimated from the data for a new tower), 'batch' updates them per process"})
     # optimisation
@@ -89,6 +98,7 @@ class TrainConfig:
     weight_decay: float = field(default=0.01, metadata={'help': 'decoupled weight decay (adamw) or L2 (adam, sgd)'})
     schedule: Literal['constant', 'linear', 'cosine'] = field(default='cosine', metadata={'help': 'learning-rate schedule after the warmup'})
     warmup_steps: int = field(default=50, metadata={'help': 'optimizer steps of linear warmup'})
+    warmup_epochs: float | None = field(default=None, metadata={'help': 'warmup as a number of epochs (ML-CLAP: 2); replaces --warmup-steps when given'})
     max_grad_norm: float = field(default=1.0, metadata={'help': 'clip the gradient norm to this (0: no clipping)'})
     batch_size: int = field(default=32, metadata={'help': 'examples per step over all processes (the negatives of each example)'})
     grad_accum: int = field(default=1, metadata={'help': 'micro-batches of --batch-size per optimizer step'})
@@ -110,6 +120,7 @@ class TrainConfig:
     progress: bool = field(default=True, metadata={'help': 'show a progress bar'})
 
     def __post_init__(self):
+        self._check_data()
         positive = ('synthetic_clips', 'synthetic_eval_clips', 'le_max_tokens', 'embed_dim', 'batch_size', 'grad_accum',
                     'epochs', 'keep_checkpoints', 'eval_batch_size', 'bucket_pool')
         for k in positive:
@@ -138,11 +149,13 @@ class TrainConfig:
         if self.twin_pairs and self.bucket_pool > 1:
             raise ValueError(f"synthetic_twins={self.synthetic_twins} keeps each twin pair in one random batch, which length-sorted "
                              f"batches (bucket_pool={self.bucket_pool}) cannot promise: pass bucket_pool 1 or synthetic_twins 0")
+        if self.tau is not None and (isinstance(self.tau, bool) or not isinstance(self.tau, (int, float)) or not 0.01 <= self.tau <= 1):
+            raise ValueError(f"tau must be a temperature in [0.01, 1], got {self.tau!r}")
         if self.text_dropout is not None and not 0 <= self.text_dropout < 1:
             raise ValueError(f"text_dropout must be in [0, 1), got {self.text_dropout}")
         choices = dict(objective=OBJECTIVES, distill_sampler=OBJECTIVES[:4], audio_size=('tiny', 'mini', 'small', 'base'), text_size=('tiny', 'small', 'basic'),
                        mel_norm=('frozen', 'batch'), optimizer=('adamw', 'adam', 'sgd'), schedule=('constant', 'linear', 'cosine'),
-                       mixed_precision=('no', 'fp16', 'bf16'))
+                       mixed_precision=('no', 'fp16', 'bf16'), caption_style=('as_is', 'mlclap'))
         for k, allowed in choices.items():
             if getattr(self, k) not in allowed: raise ValueError(f"{k} must be one of {', '.join(allowed)}, got {getattr(self, k)!r}")
         for k in ('langs', 'eval_langs'):
@@ -153,6 +166,24 @@ class TrainConfig:
                              "(use init for a saved MLCLAP)")
         if self.init and self.init_audio: raise ValueError("give either init (a saved MLCLAP) or init_audio + init_text, not both")
         self._check_distill()
+
+    def _check_data(self):
+        "Data as lists of paths; 'synthetic' alone; the defaults' name known; a warning for published sizes from random weights."
+        for k in ('data', 'test_data'):
+            v = getattr(self, k)
+            if isinstance(v, (str, os.PathLike)): setattr(self, k, [str(v)])
+            elif v is not None: setattr(self, k, [str(x) for x in v])
+        if not self.data: raise ValueError("data must name at least one manifest, or 'synthetic'")
+        if 'synthetic' in self.data and len(self.data) > 1: raise ValueError("data: 'synthetic' cannot be joined with manifests")
+        if self.defaults not in DEFAULTS: raise ValueError(f"defaults must be one of {', '.join(DEFAULTS)}, got {self.defaults!r}")
+        if self.warmup_epochs is not None and not (isinstance(self.warmup_epochs, (int, float)) and math.isfinite(self.warmup_epochs)
+                                                   and self.warmup_epochs >= 0):
+            raise ValueError(f"warmup_epochs must be a number of epochs >= 0, got {self.warmup_epochs!r}")
+        if not self.synthetic and not (self.init or self.init_audio or self.teachers or self.targets) and \
+                (self.audio_size == 'base' or self.text_size == 'basic'):
+            warnings.warn(f"training {'CED-Base' if self.audio_size == 'base' else 'CED-' + self.audio_size} and SONAR "
+                          f"{self.text_size} from random weights: the papers start from the published towers "
+                          "(--init-audio, --init-text) or a saved model (--init)", stacklevel=3)
 
     def _check_distill(self):
         "Stage-2 settings: teachers or a targets file with --objective distill, and neither without it."
@@ -169,7 +200,7 @@ class TrainConfig:
         if self.teachers and not (self.init or self.init_audio): self.init = self.teachers[0]   # stage 2 starts from stage 1
 
     @property
-    def synthetic(self) -> bool: return self.data == 'synthetic'
+    def synthetic(self) -> bool: return self.data == ['synthetic']
 
     @property
     def twin_pairs(self) -> int:
@@ -197,10 +228,26 @@ def _normalise_keys(d: Mapping, where: str) -> dict:
     if unknown: raise ValueError(f"{where}: unknown setting(s) {', '.join(unknown)}; see `mlatr-train --help`")
     return out
 
+_VARIABLE = re.compile(r'\$\{([A-Za-z_][A-Za-z0-9_]*)\}')
+
+def _substitute(value, variables: Mapping[str, str], where: str):
+    "`value` with every `${name}` in its strings replaced by the variable's value."
+    if isinstance(value, str):
+        def one(m):
+            if m.group(1) not in variables:
+                raise ValueError(f"{where} uses ${{{m.group(1)}}}, which the file's `variables` do not define "
+                                 f"(it defines {', '.join(variables) or 'none'})")
+            return str(variables[m.group(1)])
+        return _VARIABLE.sub(one, value)
+    if isinstance(value, list): return [_substitute(v, variables, where) for v in value]
+    if isinstance(value, Mapping): return {k: _substitute(v, variables, f"{where}.{k}") for k, v in value.items()}
+    return value
+
 def read_config_file(
     path: str | os.PathLike,   # a .yaml/.yml or .json file
+    variables: Mapping[str, str] | None = None,   # values for the file's `variables` (`--var NAME=VALUE`)
 ) -> tuple[dict, list[dict]]:  # (settings, stages)
-    "Read a run's settings and its optional `stages` from a YAML or JSON file."
+    "Read a run's settings and its optional `stages` from a YAML or JSON file, its `${variables}` filled in."
     path = Path(path)
     if not path.is_file(): raise FileNotFoundError(f"No config file at {path}")
     text = path.read_text(encoding='utf-8')
@@ -216,6 +263,13 @@ def read_config_file(
         raise
     if not isinstance(d, Mapping): raise ValueError(f"{path}: expected a mapping of settings, got {type(d).__name__}")
     d = dict(d)
+    declared = d.pop('variables', None) or {}
+    if not isinstance(declared, Mapping): raise ValueError(f"{path}: 'variables' must map names to default values")
+    unknown = sorted(set(variables or {}) - set(declared))
+    if unknown: raise ValueError(f"{path}: --var {', '.join(unknown)}: the file has no such variable (it has "
+                                 f"{', '.join(declared) or 'none'})")
+    values = {**declared, **(variables or {})}
+    d = {k: _substitute(v, values, f"{path}: {k}") for k, v in d.items()}
     stages = d.pop('stages', None) or []
     if not isinstance(stages, list) or not all(isinstance(s, Mapping) for s in stages):
         raise ValueError(f"{path}: 'stages' must be a list of mappings, one per stage")
@@ -240,6 +294,44 @@ def saved_settings(
     if not isinstance(saved, dict): raise ValueError(f"{path} is not a run's settings")
     return {k: v for k, v in saved.items() if k in _field_names()}
 
+_PAPERS_OPTIMISATION = dict(objective='le', optimizer='adam', lr=5e-4, weight_decay=0.0, schedule='cosine', warmup_epochs=2.0,
+                            batch_size=32, epochs=20, max_train_seconds=30.0, embed_reg=1.0)
+DEFAULT_SETS = {
+    'synthetic': {},   # the dataclass's own defaults: the main job, tuned on the synthetic set
+    'published': _PAPERS_OPTIMISATION,   # ML-CLAP from CED + SONAR (the released code's defaults)
+    'checkpoint': dict(objective='kcl', optimizer='adam', lr=5e-6, weight_decay=0.0, schedule='constant', warmup_steps=0,
+                       batch_size=24, epochs=10, max_train_seconds=30.0),   # ATRI's fine-tuning of an ML-CLAP model
+    'scratch': dict(_PAPERS_OPTIMISATION, audio_size='base', text_size='basic', audio_depth=None, audio_pos_init_std=0.02,
+                    audio_time_pos_init='normal', audio_block_init_std=0.02, text_dropout=None),   # the published architecture
+}
+"Per set of defaults, the settings it changes from the dataclass's (which are the synthetic job's)."
+
+def defaults_for(
+    settings: Mapping,   # the settings given (file, stage and flags merged)
+) -> str:                # a key of `DEFAULT_SETS`
+    "Which defaults a run takes: the one named by `defaults`, or with 'auto' the one its data and starting point call for."
+    name = settings.get('defaults', 'auto')
+    if name != 'auto': return name
+    data = settings.get('data', 'synthetic')
+    if data == 'synthetic' or data == ['synthetic']: return 'synthetic'
+    if settings.get('init') or settings.get('teachers') or settings.get('targets'): return 'checkpoint'
+    if settings.get('init_audio') or settings.get('init_text'): return 'published'
+    return 'scratch'
+
+def with_defaults(
+    settings: Mapping,   # the settings given
+) -> dict:               # the same, with the chosen set's values for those not given and `defaults` resolved
+    "Fill the settings not given from the set of defaults the run calls for (a resumed run keeps what it was started with)."
+    settings = dict(settings)
+    if settings.get('resume') and saved_settings(settings.get('output_dir', TrainConfig.output_dir)): return settings
+    name = defaults_for(settings)
+    if name not in DEFAULT_SETS: raise ValueError(f"defaults must be one of {', '.join(DEFAULTS)}, got {name!r}")
+    return {**DEFAULT_SETS[name], **settings, 'defaults': name}
+
+def train_config(**settings) -> TrainConfig:
+    "A `TrainConfig` whose unspecified settings follow the defaults its data and starting point call for, as `mlatr-train` does."
+    return TrainConfig(**with_defaults(_normalise_keys(settings, 'train_config')))
+
 def _resumed(merged: dict) -> dict:
     "With `resume`, the settings not given take the run's saved values instead of the defaults."
     if not merged.get('resume'): return merged
@@ -253,7 +345,7 @@ def stage_configs(
     "The config of each stage: file settings, then the stage's changes, then the flags; later stages start from the previous one."
     overrides = dict(overrides or {})
     base = {**settings, **overrides}
-    if not stages: return [(None, TrainConfig(**_resumed(base)))]
+    if not stages: return [(None, TrainConfig(**with_defaults(_resumed(base))))]
     root = Path(base.get('output_dir', TrainConfig.output_dir))
     synthetic_root = base.get('synthetic_root') or str(root/'synthetic')   # one synthetic set shared by all stages
     out, previous = [], None
@@ -265,9 +357,11 @@ def stage_configs(
             done = {n for n, _ in out}
             merged['teachers'] = [str(root/t/'final') if t in done else t for t in
                                   ([merged['teachers']] if isinstance(merged['teachers'], str) else merged['teachers'])]
+        if isinstance(merged.get('init'), str) and merged['init'] in {n for n, _ in out}:   # an earlier stage, by name
+            merged['init'] = str(root/merged['init']/'final')
         if previous is not None and not any(k in s or k in overrides for k in ('init', 'init_audio', 'init_text')):
             merged['init'] = str(Path(previous.output_dir)/'final')
-        try: cfg = TrainConfig(**_resumed(merged))
+        try: cfg = TrainConfig(**with_defaults(_resumed(merged)))
         except ValueError as e: raise ValueError(f"stage '{name}': {e}") from None
         out.append((name, cfg)); previous = cfg
     return out
@@ -307,6 +401,20 @@ def _load_tokenizer(path: str) -> SonarTokenizer:
     if p.is_file(): return SonarTokenizer.from_spm(p)
     raise FileNotFoundError(f"tokenizer: no SentencePiece file or tokenizer folder at {p}")
 
+def _manifest_names(paths: Sequence[str]) -> list[str]:
+    "A short name per manifest for qualifying clashing ids: its folder's name (mlatr-prepare writes one folder per dataset)."
+    names = [Path(p).parent.name or Path(p).stem for p in paths]
+    return names if len(set(names)) == len(names) else [f'{n}-{i}' for i, n in enumerate(names)]
+
+def _report_overlap(train: Manifest, evaluation: Sequence[Manifest]) -> None:
+    "Warn, before training, about training clips that are also evaluation or test clips."
+    found = find_overlap(train, evaluation) if evaluation else []
+    if found:
+        f = found[0]
+        warnings.warn(f"{len(found)} training clips are also evaluation or test clips, so scores on those will be too good: "
+                      f"e.g. {f['id']!r} is {f['evaluation_id']!r} of {f['evaluation']} ({f['key']}); remove them (mlatr-prepare "
+                      f"does for WavCaps) or evaluate on other clips", stacklevel=3)
+
 def prepare_data(
     cfg: TrainConfig,          # the run's settings
     accelerator=None,          # an `Accelerator`, so that only the main process writes
@@ -315,11 +423,13 @@ def prepare_data(
     root = Path(cfg.synthetic_root or Path(cfg.output_dir)/'synthetic')
     if cfg.synthetic: train = _main_first(accelerator, lambda: _synthetic_set(root/'train', cfg.synthetic_clips, cfg.data_seed, cfg.twin_pairs,
                                                                          derived=[root/'tokenizer.model']))
-    else: train = read_manifest(cfg.data)
+    else: train = concat_manifests([read_manifest(p) for p in cfg.data], names=_manifest_names(cfg.data))
     ev = cfg.eval_source
     if ev == 'synthetic':   # another seed: clips the model never trained on
         ev = _main_first(accelerator, lambda: _synthetic_set(root/'eval', cfg.synthetic_eval_clips, cfg.data_seed + 1000))
     elif ev is not None: ev = read_manifest(ev)
+    if not cfg.synthetic: _report_overlap(train, [m for m in [ev] if m is not None] + [read_manifest(p, check_audio=False)
+                                                                                        for p in cfg.test_data or ()])
     train = _restrict(train, cfg.langs, f"training data {cfg.data!r}")
     if ev is not None: ev = _restrict(ev, cfg.eval_langs, f"evaluation data {cfg.eval_source!r}")
     if cfg.tokenizer: tok = _load_tokenizer(cfg.tokenizer)
@@ -361,7 +471,8 @@ def build_model(
     "The dual encoder a run starts from: new tiny-to-base towers, a saved MLCLAP, or published CED and SONAR towers."
     if cfg.init: model = MLCLAP.from_pretrained(cfg.init, tokenizer=tokenizer)
     elif cfg.init_audio:
-        model = MLCLAP.from_towers(cfg.init_audio, cfg.init_text, tokenizer=tokenizer, embed_dim=cfg.embed_dim)
+        model = MLCLAP.from_towers(cfg.init_audio, cfg.init_text, tokenizer=tokenizer, embed_dim=cfg.embed_dim,
+                                   caption_style=cfg.caption_style)
     else:
         if tokenizer is None: raise ValueError("a new text tower needs a tokenizer")
         extra = {} if cfg.text_dropout is None else dict(dropout=cfg.text_dropout)
@@ -369,8 +480,10 @@ def build_model(
                            block_init_std=cfg.audio_block_init_std,
                            **({} if cfg.audio_depth is None else dict(depth=cfg.audio_depth)))
         model = MLCLAP(audio=audio, text=sonar_config(cfg.text_size, vocab_size=tokenizer.embedding_size, **extra),
-                       embed_dim=cfg.embed_dim, tokenizer=tokenizer)
-    return model.freeze(audio=cfg.freeze_audio, text=cfg.freeze_text).train()
+                       embed_dim=cfg.embed_dim, tokenizer=tokenizer, caption_style=cfg.caption_style)
+    if cfg.tau is not None:
+        with torch.no_grad(): model.temperature.logit_scale.fill_(math.log(1 / cfg.tau))
+    return model.freeze(audio=cfg.freeze_audio, text=cfg.freeze_text, tau=cfg.freeze_tau).train()
 
 def _real_frames(model: MLCLAP, waves: Sequence[Tensor]) -> Tensor:
     "(n_real_frames, n_mels): every real log-mel frame of the clips."
@@ -649,7 +762,8 @@ def _same_setting(key: str, old, new) -> bool:
     "Equal values, or paths naming the same file (a run started with a relative path may resume with an absolute one)."
     if old == new: return True
     if key not in _PATH_SETTINGS or old is None or new is None: return False
-    olds, news = (old, new) if isinstance(old, list) and isinstance(new, list) else ([old], [new])
+    olds, news = (old if isinstance(old, list) else [old]), (new if isinstance(new, list) else [new])
+    if olds == news: return True
     return len(olds) == len(news) and all(isinstance(a, str) and isinstance(b, str) and same_file(a, b) for a, b in zip(olds, news))
 
 def resume_changes(
@@ -685,7 +799,10 @@ def make_accelerator(
 ):
     "An `Accelerator` for the run: mixed precision as configured; batches are global and split by this loop."
     from accelerate import Accelerator
-    return Accelerator(mixed_precision=cfg.mixed_precision)
+    # Processes started by `accelerate launch --multi_gpu` (torchrun) on a machine without CUDA form a process group only
+    # when accelerate is told they run on the CPU; otherwise each would train alone on the whole batch.
+    cpu_group = int(os.environ.get('WORLD_SIZE', '1')) > 1 and not torch.cuda.is_available()
+    return Accelerator(mixed_precision=cfg.mixed_precision, cpu=cpu_group)
 
 def loader_workers(
     cfg: TrainConfig,              # the run settings (its `num_workers`)
@@ -715,10 +832,20 @@ def _optimizer(cfg: TrainConfig, model: MLCLAP) -> torch.optim.Optimizer:
     if cfg.optimizer == 'adam': return torch.optim.Adam(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
     return torch.optim.SGD(groups, lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay)
 
-def _schedule(cfg: TrainConfig, optimizer, total_steps: int):
+def warmup_steps(
+    cfg: TrainConfig,       # `warmup_steps`, or `warmup_epochs` when given
+    total_steps: int,       # optimizer steps of the run
+    steps_per_epoch: int,   # optimizer steps of an epoch
+) -> int:
+    "The optimizer steps of linear warmup, at most the whole run."
+    n = cfg.warmup_steps if cfg.warmup_epochs is None else round(cfg.warmup_epochs * steps_per_epoch)
+    return min(n, total_steps)
+
+def _schedule(cfg: TrainConfig, optimizer, total_steps: int, steps_per_epoch: int):
     from transformers import get_scheduler
     name = {'constant': 'constant_with_warmup', 'linear': 'linear', 'cosine': 'cosine'}[cfg.schedule]
-    return get_scheduler(name, optimizer, num_warmup_steps=min(cfg.warmup_steps, total_steps), num_training_steps=total_steps)
+    return get_scheduler(name, optimizer, num_warmup_steps=warmup_steps(cfg, total_steps, steps_per_epoch),
+                         num_training_steps=total_steps)
 
 def _prepare_output(cfg: TrainConfig, accelerator) -> tuple[Path, dict | None]:
     "Check the run folder and write the run's config: (the folder, the settings a resume changes, or None for a new run)."
@@ -827,7 +954,7 @@ def _train_locked(cfg: TrainConfig, acc, t_start: float) -> TrainResult:
     if total == 0: raise ValueError(f"no full step of batch_size={cfg.batch_size} x grad_accum={cfg.grad_accum}: the sampler "
                                     f"gives {len(sampler.epoch(0))} examples per epoch")
     optimizer = _optimizer(cfg, model)
-    scheduler = _schedule(cfg, optimizer, total)
+    scheduler = _schedule(cfg, optimizer, total, steps_per_epoch[0])
     model, optimizer = acc.prepare(model, optimizer)
     unwrapped = acc.unwrap_model(model)
     state = TrainState()
@@ -879,7 +1006,7 @@ def _train_locked(cfg: TrainConfig, acc, t_start: float) -> TrainResult:
                     rate = rows / (time.perf_counter() - t0)
                     entry = dict(kind='step', step=state.global_step, epoch=state.epoch + 1, loss=loss_value,
                                  lr=scheduler.get_last_lr()[0], tau=float(unwrapped.tau.detach()), examples_per_s=round(rate, 2),
-                                 seconds=round(time.perf_counter() - t_start, 1))
+                                 seconds=round(time.perf_counter() - t_start, 1), processes=world)
                     if acc.is_main_process: _append_log(log_path, entry)
                     bar.set_postfix(loss=f'{loss_value:.3f}', ex_s=f'{rate:.1f}', epoch=state.epoch + 1, refresh=False)
                 bar.update(1)
@@ -953,12 +1080,32 @@ def run(
         acc.free_memory()   # drop this stage's prepared model and optimizer before the next one
     return results
 
+def _defaults_epilog() -> str:
+    "The table of `DEFAULT_SETS` for `mlatr-train --help`."
+    keys = list(dict.fromkeys(k for d in DEFAULT_SETS.values() for k in d))
+    width = max(map(len, keys)) + 4
+    rows = [f"  {'setting':<{width}}" + ''.join(f'{n:>12}' for n in DEFAULT_SETS)]
+    for k in keys:
+        values = [d.get(k, getattr(TrainConfig, k, None)) for d in DEFAULT_SETS.values()]
+        shown = [("size's" if k in ('audio_depth', 'text_dropout') else '-') if v is None else str(v) for v in values]
+        rows.append(f"  --{k.replace('_', '-'):<{width - 2}}" + ''.join(f'{v:>12}' for v in shown))
+    return ("defaults: the defaults shown above are the synthetic job's. With --defaults auto (the default), a run takes\n"
+            "  synthetic   with --data synthetic (the main job, unchanged),\n"
+            "  checkpoint  with --init or --teachers: ATRI's fine-tuning of an ML-CLAP model (Adam, lr 5e-6, batch 24, 10 epochs),\n"
+            "  published   with --init-audio/--init-text: ML-CLAP from CED + SONAR (its released code's settings),\n"
+            "  scratch     otherwise: the published architecture from random weights (with a warning).\n"
+            "Settings given as flags or in --config always win. The settings each set changes:\n" + '\n'.join(rows) +
+            "\n\nexit status: 0 done, 1 bad input, setting or file, 2 usage error or bug, 130 interrupted.")
+
 def _parser():
+    import argparse
     from transformers import HfArgumentParser
-    p = HfArgumentParser(TrainConfig, prog='mlatr-train',
+    p = HfArgumentParser(TrainConfig, prog='mlatr-train', epilog=_defaults_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter,
                          description="Train or fine-tune an ML-CLAP dual encoder (CED + SONAR). Every setting below may also "
                                      "come from a YAML/JSON file given with --config, which may define stages.")
     p.add_argument('--config', help='YAML or JSON file with any of these settings and optional stages (flags win over it)')
+    p.add_argument('--var', action='append', default=[], metavar='NAME=VALUE', help="a value for one of the --config "
+                   "file's `variables` (a recipe's data folder or weights, e.g. --var prepared=data/prepared); repeatable")
     add_debug_flag(p)
     for action in p._actions: action.option_strings.sort(key=lambda s: '_' in s)   # usage and --help show --batch-size
     return p
@@ -974,7 +1121,12 @@ def parse_train_args(
     given = vars(p.parse_args(argv))
     config = given.pop('config', None)
     given.pop('debug', None)
-    settings, stages = read_config_file(config) if config else ({}, [])
+    pairs = given.pop('var', [])
+    bad = [v for v in pairs if '=' not in v or not v.split('=', 1)[0]]
+    if bad: raise ValueError(f"--var {bad[0]!r}: expected NAME=VALUE")
+    if pairs and not config: raise ValueError("--var fills the variables of a --config file; none was given")
+    variables = dict(v.split('=', 1) for v in pairs)
+    settings, stages = read_config_file(config, variables) if config else ({}, [])
     return stage_configs(settings, stages, given)
 
 def _train_main(argv: Sequence[str] | None) -> int:

@@ -21,7 +21,7 @@ from .data import Manifest, read_manifest, merge_translations
 # %% auto #0
 __all__ = ['NLLB_CHECKPOINT', 'SONAR_ENCODER', 'SONAR_DECODER', 'ENGINES', 'CACHE_FORMAT', 'REJECTIONS', 'NllbEngine',
            'SonarEngine', 'make_engine', 'TranslationCache', 'check_translation', 'TranslationReport',
-           'translate_manifest', 'translate_cli']
+           'translate_manifest', 'fold_cache_parts', 'translate_cli']
 
 # %% ../nbs/14_translate.ipynb #a12eae2c
 NLLB_CHECKPOINT = 'facebook/nllb-200-distilled-600M'
@@ -279,7 +279,9 @@ def translate_manifest(
     keep_verbatim: bool = False,              # accept outputs that repeat their source
     overwrite: bool = False,                  # also retranslate clips that already have captions in a target language
     progress: bool = True,                    # a progress bar on stderr
-) -> tuple[Manifest, TranslationReport]:      # the manifest with the translations merged in, and what happened
+    shard: tuple[int, int] = (0, 1),          # (rank, processes): translate every processes-th batch from the rank-th
+    write_cache: TranslationCache | None = None,   # where a shard's new translations go (default: `cache`)
+) -> tuple[Manifest | None, TranslationReport]:    # the manifest with the translations merged in (None for a shard), and what happened
     "Machine-translate a manifest's captions into other languages, resumably, and merge them in."
     from tqdm.auto import tqdm
     start = time.perf_counter()
@@ -294,6 +296,9 @@ def translate_manifest(
     if not with_source:
         raise ValueError(f"{manifest.source} has no {source_lang} captions to translate (its languages: "
                          f"{', '.join(manifest.languages)}); pass source_lang= for another one")
+    rank, world = shard
+    if not (isinstance(world, int) and world >= 1 and isinstance(rank, int) and 0 <= rank < world):
+        raise ValueError(f"shard must be (rank, processes) with 0 <= rank < processes, got {shard!r}")
     if isinstance(engine, str): engine = make_engine(engine)
     cache = cache if isinstance(cache, TranslationCache) else TranslationCache(cache)
     report = TranslationReport(engine.name, source_lang)
@@ -302,20 +307,28 @@ def translate_manifest(
     pending = {lang: sorted((t for t in distinct[lang] if cache.get(engine.name, source_lang, lang, t) is None),
                             key=lambda t: (-len(t), t)) for lang in targets}
     outputs: dict[str, dict[str, str | None]] = {}
-    with tqdm(total=sum(map(len, pending.values())), desc='translating', unit='caption', disable=not progress) as bar:
+    # Whole batches go to the processes, so every caption meets the batch-mates (and padding) it has in one process
+    starts = {lang: [s for b, s in enumerate(range(0, len(pending[lang]), batch_size)) if b % world == rank] for lang in targets}
+    with tqdm(total=sum(len(pending[l][s:s + batch_size]) for l in targets for s in starts[l]), desc='translating',
+              unit='caption', disable=not progress) as bar:
         for lang in targets:
             got, failed = {}, 0
             bar.set_postfix_str(f'{source_lang} -> {lang}')
-            for s in range(0, len(pending[lang]), batch_size):
+            for s in starts[lang]:
                 batch = pending[lang][s:s + batch_size]
                 out = _translate_batch(engine, batch, source_lang, lang, report.errors)
                 done = [(src, t) for src, t in zip(batch, out) if t is not None]
-                cache.add(engine.name, source_lang, lang, [d[0] for d in done], [d[1] for d in done])
+                (cache if write_cache is None else write_cache).add(engine.name, source_lang, lang, [d[0] for d in done], [d[1] for d in done])
                 got.update(zip(batch, out)); failed += len(batch) - len(done)
                 bar.update(len(batch))
+            if world > 1:   # a shard: the other batches are the other processes'; the merge comes after them
+                report.langs[lang] = dict(captions=len(distinct[lang]), translated=len(got) - failed, failed=failed); continue
             outputs[lang] = {t: got[t] if t in got else cache.get(engine.name, source_lang, lang, t) for t in distinct[lang]}
             report.langs[lang] = dict(captions=len(distinct[lang]), translated=len(pending[lang]) - failed,
                                       cached=len(distinct[lang]) - len(pending[lang]), failed=failed)
+    if world > 1:
+        report.seconds = round(time.perf_counter() - start, 2)
+        return None, report
     merged = manifest
     for lang in targets:
         counts, verdict = report.langs[lang], {}
@@ -333,6 +346,22 @@ def translate_manifest(
         if translations: merged = merge_translations(merged, lang, translations, overwrite=overwrite, engine=engine.name)
     report.seconds = round(time.perf_counter() - start, 2)
     return merged, report
+
+def fold_cache_parts(
+    cache_path: str | os.PathLike,   # the main cache; its parts are the files named '<cache name>.part-*' beside it
+) -> int:                            # entries added to the main cache
+    "Move the translations of the parts that processes of `accelerate launch` wrote into the main cache, then delete the parts."
+    cache_path = Path(cache_path)
+    main, added = TranslationCache(cache_path), 0
+    for part_path in sorted(cache_path.parent.glob(cache_path.name + '.part-*')):
+        part = TranslationCache(part_path)   # refuses a file that is not a cache: only our parts are removed
+        groups: dict[tuple, list] = {}
+        for (eng, src, tgt, text), t in part.entries.items():
+            if main.get(eng, src, tgt, text) is None: groups.setdefault((eng, src, tgt), []).append((text, t))
+        for (eng, src, tgt), rows in groups.items():
+            main.add(eng, src, tgt, [r[0] for r in rows], [r[1] for r in rows]); added += len(rows)
+        part_path.unlink()
+    return added
 
 # %% ../nbs/14_translate.ipynb #9fc46847
 def _translate_parser():
@@ -367,6 +396,13 @@ def _translate_parser():
     p.add_argument('--no-progress', action='store_true', help='no progress bar')
     return add_debug_flag(p)
 
+def _process_group():
+    "(rank, processes, state) under `accelerate launch` with several processes, else (0, 1, None)."
+    if int(os.environ.get('WORLD_SIZE', '1')) <= 1: return 0, 1, None
+    from accelerate import PartialState
+    state = PartialState(cpu=not torch.cuda.is_available())   # without cpu=True, accelerate gives CPU processes no group
+    return state.process_index, state.num_processes, state
+
 def _translate_main(argv: Sequence[str] | None) -> int:
     p = _translate_parser()
     a = p.parse_args(argv)
@@ -377,17 +413,27 @@ def _translate_main(argv: Sequence[str] | None) -> int:
     refuse_same_file(output, {'the manifest': local, '--cache': cache_path}, '--output')   # before anything is read or written
     refuse_same_file(cache_path, {'the manifest': local}, '--cache')
     manifest = read_manifest(a.manifest, format=a.format, root=a.root, check_audio=False)
+    rank, world, state = _process_group()
+    if world > 1 and rank == 0: fold_cache_parts(cache_path)   # parts a killed run left: their work is not redone
+    if state is not None: state.wait_for_everyone()
     cache = TranslationCache(cache_path)   # checked to be a cache before the engine loads
     langs = 'paper' if a.langs == ['paper'] else a.langs
-    settings = dict(beam_size=a.beam_size, max_length=a.max_length, device=a.device)
+    settings = dict(beam_size=a.beam_size, max_length=a.max_length, device=a.device or (str(state.device) if state else None))
     if a.engine == 'nllb': engine = NllbEngine(a.model or NLLB_CHECKPOINT, **settings)
     else: engine = SonarEngine(a.model or SONAR_DECODER, a.sonar_encoder, **settings)
-    merged, report = translate_manifest(manifest, langs, engine, source_lang=a.source_lang, batch_size=a.batch_size,
-                                        cache=cache, max_tokens=a.max_tokens,
-                                        length_ratio=tuple(a.length_ratio) if a.length_ratio else None,
-                                        keep_verbatim=a.keep_verbatim, overwrite=a.overwrite, progress=not a.no_progress)
+    common = dict(source_lang=a.source_lang, batch_size=a.batch_size, max_tokens=a.max_tokens, keep_verbatim=a.keep_verbatim,
+                  length_ratio=tuple(a.length_ratio) if a.length_ratio else None, overwrite=a.overwrite)
+    if world > 1:   # each process its share of the batches, into a part of the cache; then one merge on the main process
+        part = TranslationCache(cache_path.with_name(f'{cache_path.name}.part-{rank}'))
+        translate_manifest(manifest, langs, engine, cache=cache, shard=(rank, world), write_cache=part,
+                           progress=not a.no_progress and rank == 0, **common)
+        state.wait_for_everyone()
+        if rank != 0: return 0
+        fold_cache_parts(cache_path)
+        cache = TranslationCache(cache_path)
+    merged, report = translate_manifest(manifest, langs, engine, cache=cache, progress=not a.no_progress and world == 1, **common)
     merged.to_jsonl(output)
-    if a.json: print(json.dumps(dict(asdict(report), output=str(output)), indent=1, ensure_ascii=False))
+    if a.json: print(json.dumps(dict(asdict(report), output=str(output), processes=world), indent=1, ensure_ascii=False))
     else:
         print(report.table())
         for e in report.errors[:5]: print(f"failed: {e}", file=sys.stderr)

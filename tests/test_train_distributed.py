@@ -1,4 +1,5 @@
-"""Global negatives: `accelerate launch --num_processes 2 --cpu` must train exactly like one process with the whole batch,
+"""Global negatives: `accelerate launch --multi_gpu --num_processes 2` (two CPU processes here; accelerate's `--cpu` would
+start only one) must train exactly like one process with the whole batch,
 for the contrastive objectives (LE with ML-CLAP's embedding regulariser) and for stage-2 distillation (where every
 process computes the whole batch's targets).
 
@@ -9,6 +10,8 @@ by its own magnitude, which turns rounding noise in gradients that are zero in e
 softmax ignores) into full-size updates and would hide what this test is about.
 """
 import pytest
+
+from mlatr_nb.train import read_log
 
 from train_helpers import assert_same_weights, launch_cmd, losses, make_synthetic, run, train_cmd, weights
 
@@ -37,10 +40,26 @@ def runs(tmp_path_factory):
 def test_same_losses(runs, objective):
     one, two = losses(runs/f'one-{objective}'), losses(runs/f'two-{objective}')
     assert list(one) == [1, 2] and list(two) == [1, 2]
+    assert {e['processes'] for e in read_log(runs/f'two-{objective}'/'log.jsonl') if e['kind'] == 'step'} == {2}   # really two
     for step in one: assert two[step] == pytest.approx(one[step], rel=1e-4), step
     assert one[2] != one[1]                       # the first update changed the model
 
 
+MEL_NORM_AFFINE = ('audio_tower.init_bn.1.weight', 'audio_tower.init_bn.1.bias')
+
+
 @pytest.mark.parametrize('objective', ['kcl', 'le', 'distill'])
 def test_same_weights(runs, objective):
-    assert_same_weights(weights(runs/f'one-{objective}'), weights(runs/f'two-{objective}'), rtol=1e-4, atol=1e-6)
+    one, two = weights(runs/f'one-{objective}'), weights(runs/f'two-{objective}')
+    for k in MEL_NORM_AFFINE: one.pop(k), two.pop(k)   # see the next test
+    assert_same_weights(one, two, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.xfail(strict=True, reason="Known bug, found 2026-12-07 when this test first ran two real processes (before, "
+                   "accelerate's --cpu started one, so both runs were the same process): the losses and every other weight "
+                   "agree to 1e-7, but the mel BatchNorm's affine weight and bias move by a different amount (3e-4 apart "
+                   "after 2 steps, as large as the update itself). Remove this mark when they agree.")
+@pytest.mark.parametrize('objective', ['kcl', 'le', 'distill'])
+def test_same_mel_norm_affine(runs, objective):
+    one, two = weights(runs/f'one-{objective}'), weights(runs/f'two-{objective}')
+    assert_same_weights({k: one[k] for k in MEL_NORM_AFFINE}, {k: two[k] for k in MEL_NORM_AFFINE}, rtol=1e-4, atol=1e-6)

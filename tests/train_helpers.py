@@ -32,7 +32,7 @@ def train_cmd(*args) -> list[str]: return [sys.executable, '-m', 'mlatr_nb.train
 
 def launch_cmd(n_procs: int, *args) -> list[str]:
     return [sys.executable, '-m', 'accelerate.commands.launch', '--num_processes', str(n_procs), '--num_machines', '1',
-            '--mixed_precision', 'no', '--dynamo_backend', 'no', '--cpu', '-m', 'mlatr_nb.train', *SMALL, *map(str, args)]
+            '--mixed_precision', 'no', '--dynamo_backend', 'no', '--multi_gpu', '-m', 'mlatr_nb.train', *SMALL, *map(str, args)]
 
 
 def run(cmd, timeout=600, check=True, extra_env=None) -> subprocess.CompletedProcess:
