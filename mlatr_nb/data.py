@@ -268,10 +268,11 @@ ON_MISSING = ('raise', 'drop')
 def _audio_missing(item: Item) -> bool:
     return item.audio_bytes is None and isinstance(item.audio, Path) and not item.audio.is_file()
 
-def _raise_all_missing(source: str, missing: Sequence[tuple[str, str]], root: Path) -> None:
-    "Not one audio file exists: the folder or the file names are wrong, which one line says better than N problems."
-    raise ManifestError(source, [f"none of its {len(missing)} audio files exists (the first would be {missing[0][1]}): "
-                                 f"check the audio folder (root={str(root)!r}) and the file name pattern"])
+def _all_missing(problems: _Problems, missing: Sequence[tuple[str, str]], root: Path) -> None:
+    "Not one audio file exists: the folder or the file names are wrong, which one line says better than N; other problems stay."
+    rest = [l for l in problems.lines if 'audio file not found: ' not in l]
+    problems.lines = [f"none of its {len(missing)} audio files exists (the first would be {missing[0][1]}): check the audio "
+                      f"folder (root={str(root)!r}) and the file name pattern"] + rest
 
 def _root(root, default: Path) -> Path:
     "The folder relative audio paths start from, as an absolute path."
@@ -299,7 +300,7 @@ def _items_from_records(
             if on_missing == 'drop': continue
         _check_one(item, where, check_audio, problems, first)
         items.append(item)
-    if missing and len(missing) == n: _raise_all_missing(source, missing, root)
+    if missing and len(missing) == n: _all_missing(problems, missing, root)
     problems.raise_if_any()
     if missing: warnings.warn(f"{source}: dropped {len(missing)} of {n} clips whose audio file is missing "
                               f"(first: {missing[0][1]}); the manifest's .missing lists them all", stacklevel=3)

@@ -326,7 +326,9 @@ def with_defaults(
     if settings.get('resume') and saved_settings(settings.get('output_dir', TrainConfig.output_dir)): return settings
     name = defaults_for(settings)
     if name not in DEFAULT_SETS: raise ValueError(f"defaults must be one of {', '.join(DEFAULTS)}, got {name!r}")
-    return {**DEFAULT_SETS[name], **settings, 'defaults': name}
+    chosen = dict(DEFAULT_SETS[name])
+    if 'warmup_steps' in settings: chosen.pop('warmup_epochs', None)   # a warmup given in steps is not overruled by one in epochs
+    return {**chosen, **settings, 'defaults': name}
 
 def train_config(**settings) -> TrainConfig:
     "A `TrainConfig` whose unspecified settings follow the defaults its data and starting point call for, as `mlatr-train` does."
