@@ -45,7 +45,8 @@ def _read_file(path: Path, sr) -> tuple[Tensor, int]:
     where = f"audio file '{path}'"
     if not path.exists(): raise ValueError(f"{where}: file not found")
     if not path.is_file(): raise ValueError(f"{where}: not a regular file")
-    try: data, file_sr = sf.read(str(path), dtype='float32', always_2d=True)
+    # The name as the file system's bytes: a name that is not valid UTF-8 (decoded with surrogates) still opens
+    try: data, file_sr = sf.read(os.fsencode(path), dtype='float32', always_2d=True)
     except Exception as e: raise ValueError(f"{where}: cannot be read as audio ({type(e).__name__}: {e})") from e
     if sr is not None and _check_rate(sr, where) != file_sr:
         raise ValueError(f"{where}: sr={sr} was passed but the file's sample rate is {file_sr} Hz; "
@@ -93,7 +94,7 @@ def audio_seconds(
     source: str | os.PathLike | bytes,   # a file path, or an encoded file's bytes
 ) -> float:                              # seconds; 0.0 where the header cannot be read
     "A clip's duration from its header alone, without decoding a sample."
-    try: info = sf.info(io.BytesIO(source) if isinstance(source, bytes) else str(source))
+    try: info = sf.info(io.BytesIO(source) if isinstance(source, bytes) else os.fsencode(source))
     except Exception: return 0.0   # unreadable: found and reported when the audio is loaded
     return info.frames / info.samplerate
 

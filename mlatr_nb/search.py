@@ -8,7 +8,7 @@ Docs: https://mlatr-nb.github.io/mlatr_nb/search.html.md"""
 # %% ../nbs/13_search.ipynb #7ebcada9
 from __future__ import annotations
 import json, os, shutil, sys, warnings, zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from collections.abc import Sequence
 
@@ -25,11 +25,27 @@ from .sampling import Skipped, SkipLog
 
 # %% auto #0
 __all__ = ['AUDIO_EXTENSIONS', 'INDEX_FORMAT', 'ANN_KINDS', 'ANN_FILE', 'PARTS_DIR', 'PARTS_FORMAT', 'LOCK_FILE',
-           'QUERY_AUDIO_SUFFIXES', 'audio_files', 'Hit', 'AudioIndex', 'SearchApp', 'demo', 'search_cli']
+           'QUERY_AUDIO_SUFFIXES', 'scan_folder', 'audio_files', 'Hit', 'AudioIndex', 'SearchApp', 'demo', 'search_cli']
 
 # %% ../nbs/13_search.ipynb #c3679e31
-AUDIO_EXTENSIONS = ('.wav', '.flac', '.ogg', '.mp3')
-"File extensions `audio_files` collects (case-insensitive)."
+AUDIO_EXTENSIONS = ('.wav', '.wave', '.flac', '.ogg', '.oga', '.opus', '.mp3', '.aif', '.aiff', '.aifc', '.au', '.snd',
+                    '.caf', '.w64', '.rf64')
+"File extensions `audio_files` collects (case-insensitive): every container libsndfile, and so `load_audio`, reads."
+
+def scan_folder(
+    folder: str | os.PathLike,                      # searched recursively
+    extensions: Sequence[str] = AUDIO_EXTENSIONS,   # which files count as audio
+) -> tuple[list[Path], dict[str, int]]:             # (absolute audio paths, sorted; files passed over, counted by why)
+    "The audio files under `folder`, and a count of the others: by extension, and 'hidden' for names starting with a dot."
+    folder, ext = Path(folder), {e.lower() for e in extensions}
+    files, passed = [], {}
+    for p in folder.rglob('*'):
+        if not p.is_file(): continue
+        if any(part.startswith('.') for part in p.relative_to(folder).parts): why = 'hidden'   # ._x.wav, .DS_Store, .git/...
+        elif p.suffix.lower() in ext: files.append(p.absolute()); continue
+        else: why = p.suffix.lower() or '(no extension)'
+        passed[why] = passed.get(why, 0) + 1
+    return sorted(files), dict(sorted(passed.items()))
 
 def audio_files(
     source,                                         # a folder (searched recursively), or a `Manifest` / manifest path
@@ -44,9 +60,10 @@ def audio_files(
         return sorted({Path(it.audio).absolute() for it in m})
     folder = Path(source)
     if not folder.is_dir(): raise FileNotFoundError(f"No folder or manifest at {folder}")
-    ext = {e.lower() for e in extensions}
-    files = sorted(p.absolute() for p in folder.rglob('*') if p.is_file() and p.suffix.lower() in ext)
-    if not files: raise ValueError(f"No audio files ({', '.join(sorted(e.lstrip('.') for e in ext))}) under {folder}")
+    files, passed = scan_folder(folder, extensions)
+    if not files:
+        raise ValueError(f"No audio files ({', '.join(sorted(e.lstrip('.') for e in extensions))}) under {folder}" +
+                         (f"; passed over {', '.join(f'{k} {v}' for k, v in passed.items())}" if passed else ''))
     return files
 
 # %% ../nbs/13_search.ipynb #4aae4a92
@@ -76,6 +93,7 @@ class AudioIndex:
     skipped: list[dict]          # files left out: path and reason
     model: object = None         # the `MLCLAP` that answers queries (its fingerprint must match)
     ann: dict | None = None      # the FAISS index's settings and measured recall, when the folder has one (`build_ann`)
+    passed_over: dict = field(default_factory=dict)   # files under the folder that are not audio: count by extension, or 'hidden'
 
     def __len__(self) -> int: return len(self.files)
     def __repr__(self) -> str:
@@ -154,7 +172,8 @@ def _read_index(folder: Path) -> AudioIndex:
     if ann is not None and (ann.get('count') != len(files) or not (folder/ANN_FILE).is_file()):
         raise ValueError(f"{folder}: its FAISS index does not match its {len(files)} clips; rebuild it with "
                          "AudioIndex.build(..., ann=...) or `mlatr-search build --ann`")
-    return AudioIndex(folder, files, emb, info['fingerprint'], info.get('model_source'), info.get('skipped', []), ann=ann)
+    return AudioIndex(folder, files, emb, info['fingerprint'], info.get('model_source'), info.get('skipped', []), ann=ann,
+                      passed_over=info.get('passed_over', {}))
 
 @patch(cls_method=True)
 def load(cls: AudioIndex,
@@ -180,7 +199,7 @@ def _embed_part(model, paths: list[str], batch_size: int, num_workers: int, skip
     loader = torch.utils.data.DataLoader(_Decode(paths), batch_size=None, num_workers=num_workers)
     waves, keep = [], []
     for i, wave, error in loader:
-        if error is not None: skips.add([Skipped(i, Path(paths[i]).name, paths[i], error)]); continue
+        if error is not None: skips.add([Skipped(i, paths[i], paths[i], error)]); continue   # by full path: names repeat across folders
         waves.append(wave); keep.append(i)
     emb = model.embed_audio(waves, batch_size=batch_size).numpy() if waves else np.zeros((0, model.embed_dim), np.float32)
     return keep, emb.astype(np.float32), [len(w) / SAMPLE_RATE for w in waves]
@@ -276,15 +295,19 @@ def build(cls: AudioIndex,
     "Embed a sound collection into an index folder, reusing what an earlier or interrupted build already embedded."
     if ann not in (None, 'none', *ANN_KINDS): raise ValueError(f"ann must be one of {', '.join(ANN_KINDS)} or 'none', got {ann!r}")
     folder = Path(folder)
-    files = audio_files(source)
+    if isinstance(source, (str, os.PathLike)) and Path(source).is_dir():
+        files, passed = scan_folder(source)
+        if not files: audio_files(source)    # raises, naming what was found instead
+    else: files, passed = audio_files(source), {}
     _check_index_folder(folder)              # before the model loads: a wrong folder is refused at once, untouched
     m, model_source = _model(model)
     with FolderLock(folder/LOCK_FILE, 'index build', wait=True):   # also proves the folder writable before any work
-        return cls._build_locked(m, model_source, source, files, folder, batch_size, num_workers, part_size, progress, ann, ann_options)
+        return cls._build_locked(m, model_source, source, files, folder, batch_size, num_workers, part_size, progress, ann, ann_options,
+                                 passed)
 
 @patch(cls_method=True)
 def _build_locked(cls: AudioIndex, m, model_source, source, files, folder: Path, batch_size, num_workers, part_size, progress,
-                  ann, ann_options) -> AudioIndex:
+                  ann, ann_options, passed: dict | None = None) -> AudioIndex:
     from tqdm.auto import tqdm
     fingerprint = state_fingerprint(m)
     old, known = _old_index(folder, fingerprint)
@@ -315,12 +338,13 @@ def _build_locked(cls: AudioIndex, m, model_source, source, files, folder: Path,
         json.dumps(dict(path=k[0], size=k[1], mtime_ns=k[2], seconds=round(float(known[k][1]), 4))) + '\n' for k in rows), encoding='utf-8'))
     info = dict(format=INDEX_FORMAT, fingerprint=fingerprint, model_source=model_source, embed_dim=int(emb.shape[1]),
                 count=len(rows), files_sha256=file_sha256(folder/'files.jsonl'), embeddings_sha256=file_sha256(folder/'embeddings.npy'),
-                skipped=skipped, source=str(source))
+                skipped=skipped, passed_over=passed or {}, source=str(source))
     atomic_write(folder/'index.json', lambda tmp: Path(tmp).write_text(json.dumps(info, indent=1), encoding='utf-8'))
     parts.remove()
     reused = len(rows) - sum(1 for k in todo if k in known)
     print(f"index {folder}: {len(rows)} clips ({len(rows) - reused} embedded now, {reused} kept); "
-          f"{f'left out {len(skipped)} unreadable file(s): ' + ', '.join(s['path'] for s in skipped) if skipped else 'every file was read'}",
+          f"{f'left out {len(skipped)} unreadable file(s): ' + ', '.join(s['path'] for s in skipped) if skipped else 'every file was read'}"
+          f"{'; passed over ' + ', '.join(f'{k} {v}' for k, v in passed.items()) + ' (not audio by extension, or hidden)' if passed else ''}",
           file=sys.stderr)
     index = _attach(cls.load(folder), m)
     previous = old.ann if old is not None else None
@@ -648,7 +672,7 @@ def _search_main(argv: Sequence[str] | None) -> int:
         if options and a.ann not in ANN_KINDS: raise ValueError('--nlist, --nprobe, --hnsw-m and --ef-* need --ann ivf or --ann hnsw')
         index = AudioIndex.build(a.model_dir, a.audio, a.index_dir, batch_size=a.batch_size, num_workers=a.num_workers,
                                  progress=not a.no_progress, ann=a.ann, ann_options=options or None)
-        summary = dict(index=str(index.folder), clips=len(index), skipped=index.skipped, ann=index.ann)
+        summary = dict(index=str(index.folder), clips=len(index), skipped=index.skipped, passed_over=index.passed_over, ann=index.ann)
         print(json.dumps(summary, indent=1) if a.json else f"{len(index)} clips in {index.folder}")
     else:
         index = AudioIndex.load(a.index_dir, model=a.model)
