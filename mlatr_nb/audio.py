@@ -6,9 +6,11 @@ Docs: https://mlatr-nb.github.io/mlatr_nb/audio.html.md"""
 
 # %% ../nbs/01_audio.ipynb #4f1d1c7a
 from __future__ import annotations
-import io, math, os
+import io, math, os, warnings
+from contextlib import contextmanager
+from fastcore.basics import patch
 from pathlib import Path
-from typing import NamedTuple, Sequence
+from typing import Iterator, NamedTuple, Sequence
 
 import numpy as np
 import soundfile as sf
@@ -18,8 +20,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 # %% auto #0
-__all__ = ['SAMPLE_RATE', 'N_FFT', 'WIN_LENGTH', 'HOP_LENGTH', 'N_MELS', 'F_MIN', 'F_MAX', 'TOP_DB', 'AMIN', 'load_audio',
-           'audio_seconds', 'frames_for_samples', 'padding_mask', 'collate_waveforms', 'MelOutput', 'MelFrontend']
+__all__ = ['SAMPLE_RATE', 'N_FFT', 'WIN_LENGTH', 'HOP_LENGTH', 'N_MELS', 'F_MIN', 'F_MAX', 'TOP_DB', 'AMIN', 'BLOCK_FRAMES',
+           'count_nonfinite', 'resample_blocks', 'DecodedAudio', 'decode_audio', 'load_audio', 'audio_seconds',
+           'frames_for_samples', 'padding_mask', 'collate_waveforms', 'MelOutput', 'MelFrontend']
 
 # %% ../nbs/01_audio.ipynb #27672d48
 SAMPLE_RATE = 16_000   # Hz: the rate CED was trained at
@@ -40,18 +43,13 @@ def _check_rate(sr, where: str) -> int:
     if int(sr) != sr: raise ValueError(f"{where}: sample rate must be a whole number of Hz, got {sr!r}")
     return int(sr)
 
-def _read_file(path: Path, sr) -> tuple[Tensor, int]:
-    "Read `path` with soundfile as a float32 (channels, samples) tensor and its sample rate."
-    where = f"audio file '{path}'"
-    if not path.exists(): raise ValueError(f"{where}: file not found")
-    if not path.is_file(): raise ValueError(f"{where}: not a regular file")
-    # The name as the file system's bytes: a name that is not valid UTF-8 (decoded with surrogates) still opens
-    try: data, file_sr = sf.read(os.fsencode(path), dtype='float32', always_2d=True)
-    except Exception as e: raise ValueError(f"{where}: cannot be read as audio ({type(e).__name__}: {e})") from e
-    if sr is not None and _check_rate(sr, where) != file_sr:
-        raise ValueError(f"{where}: sr={sr} was passed but the file's sample rate is {file_sr} Hz; "
-                         "leave sr=None for files")
-    return torch.from_numpy(np.ascontiguousarray(data.T)), _check_rate(file_sr, where)
+def count_nonfinite(
+    x: Tensor,               # samples of any shape
+    block: int = 1 << 20,    # values checked at a time
+) -> int:                    # how many are NaN or Inf
+    "Count NaN and Inf values a block at a time: `torch.isfinite` of a whole hour-long clip would make copies of it."
+    flat = x.reshape(-1)
+    return sum(int((~torch.isfinite(flat[s:s + block])).sum()) for s in range(0, len(flat), block))
 
 def _array_to_tensor(x, sr) -> tuple[Tensor, int]:
     "A numpy array or tensor as a float32 (channels, samples) tensor and its sample rate (16 kHz when `sr` is None)."
@@ -72,6 +70,182 @@ def _array_to_tensor(x, sr) -> tuple[Tensor, int]:
     x = x.reshape(1, -1) if x.ndim == 1 else x
     return x.to(torch.float32, copy=True), (SAMPLE_RATE if sr is None else _check_rate(sr, where))
 
+# %% ../nbs/01_audio.ipynb #6b67db3e
+BLOCK_FRAMES = 1 << 16
+"Frames read from a file at a time: a long file is never held whole at its own rate and channel count."
+
+def _resample_margin(period: int, out_period: int) -> int:
+    "Input samples, whole periods, that reach past torchaudio's sinc kernel (default settings) on either side of a block."
+    half_width = math.ceil(6 * period / (0.99 * min(period, out_period)))
+    return period * (half_width // period + 2)
+
+def resample_blocks(
+    blocks: Iterator[Tensor],   # consecutive 1-D float32 pieces of one signal at `rate`, any lengths
+    rate: int,                  # their sample rate
+) -> Iterator[Tensor]:          # consecutive 1-D pieces of the signal at `SAMPLE_RATE`
+    "Resample a signal that arrives in pieces: the output equals `torchaudio.functional.resample` of the whole signal."
+    if rate == SAMPLE_RATE: yield from blocks; return
+    g = math.gcd(rate, SAMPLE_RATE)
+    period, out_period = rate // g, SAMPLE_RATE // g
+    margin = _resample_margin(period, out_period)
+    step = period * max(1, BLOCK_FRAMES // period)
+    buf, start, done = torch.zeros(0), 0, 0   # buf holds the input from sample `start`; outputs before input `done` are given
+    def outputs(lo: int, hi: int | None) -> Tensor:   # resample input [lo, hi) and keep the outputs of the periods from `done`
+        y = torchaudio.functional.resample(buf[lo - start:None if hi is None else hi - start], rate, SAMPLE_RATE)
+        return y[(done - lo) // period * out_period:]
+    for block in blocks:
+        buf = torch.cat([buf, block])
+        while start + len(buf) >= done + step + margin:
+            yield outputs(max(0, done - margin), done + step + margin)[:step // period * out_period]
+            done += step
+            drop = max(0, done - margin) - start
+            buf, start = buf[drop:], start + drop
+    if start + len(buf) > done: yield outputs(max(0, done - margin), None)
+
+# %% ../nbs/01_audio.ipynb #1109f057
+class _Source(NamedTuple):
+    "A file opened for decoding: its rate and channels, the frames its header promises, and its blocks."
+    rate: int
+    channels: int
+    header_frames: int | None     # None where the container does not say exactly
+    exact: bool                   # True where the header's count is exact to the frame (PCM and lossless formats)
+    blocks: Iterator[np.ndarray]  # (frames, channels) float32
+    decoder: str
+
+def _wav_aiff_frames(path) -> int | None:
+    "The frame count a WAV or AIFF header declares; libsndfile shortens a truncated file's count to what is there, so it cannot tell."
+    with open(os.fsencode(path), 'rb') as f: head = f.read(1 << 16)
+    little = head[:4] == b'RIFF' and head[8:12] == b'WAVE'
+    if not little and not (head[:4] == b'FORM' and head[8:12] in (b'AIFF', b'AIFC')): return None
+    order, pos, align, tag = ('little' if little else 'big'), 12, None, None
+    while pos + 8 <= len(head):
+        cid, size = head[pos:pos + 4], int.from_bytes(head[pos + 4:pos + 8], order)
+        if cid == b'COMM': return int.from_bytes(head[pos + 10:pos + 14], 'big')         # AIFF: numSampleFrames
+        if cid == b'fmt ': tag, align = (int.from_bytes(head[pos + k:pos + k + 2], 'little') for k in (8, 20))
+        if cid == b'data':   # WAV: bytes of samples; 0 and 0xFFFFFFFF are written by recorders that never went back
+            pcm = tag in (1, 3, 6, 7, 0xFFFE) and align
+            return size // align if pcm and size not in (0, 0xFFFFFFFF) else None
+        pos += 8 + size + (size & 1)
+    return None
+
+def _soundfile_source(path: Path) -> _Source:
+    f = sf.SoundFile(os.fsencode(path))   # the file system's bytes: a name that is not valid UTF-8 still opens
+    frames = (_wav_aiff_frames(path) if f.format in ('WAV', 'WAVEX', 'AIFF') else None) or f.frames
+    exact = f.subtype.startswith(('PCM', 'FLOAT', 'DOUBLE', 'ULAW', 'ALAW', 'ALAC')) or f.format == 'FLAC'
+    def blocks():
+        with f:
+            while len(block := f.read(BLOCK_FRAMES, dtype='float32', always_2d=True)): yield block
+    return _Source(f.samplerate, f.channels, frames, exact, blocks(), 'soundfile')
+
+_EXACT_CONTAINERS = ('mov', 'mp4', 'matroska', 'wv', 'asf', 'flac', 'caf')
+"FFmpeg demuxers whose stream duration is written, not estimated from the bit rate (as it is for raw MP3, AAC and AC-3)."
+
+def _pyav_source(path: Path) -> _Source:
+    import av
+    fh = open(os.fsencode(path), 'rb')
+    try:
+        container = av.open(fh)
+        stream = next((s for s in container.streams if s.type == 'audio'), None)
+        if stream is None: raise ValueError("the file has no audio stream")
+        rate, channels = stream.codec_context.sample_rate, stream.codec_context.channels
+        if not rate or not channels: raise ValueError("its audio stream has no sample rate or no channels")
+    except BaseException: fh.close(); raise
+    exact = bool(set(container.format.name.split(',')) & set(_EXACT_CONTAINERS)) and stream.duration is not None
+    frames = round(stream.duration * stream.time_base * rate) if exact else None
+    def blocks():
+        to_float = av.AudioResampler(format='fltp')   # the file's own rate and layout, as (channels, frames) float32
+        pending, held = [], 0
+        with fh, container:
+            for frame in container.decode(stream):
+                for out in to_float.resample(frame):
+                    pending.append(out.to_ndarray()); held += out.samples
+                if held >= BLOCK_FRAMES:   # codec frames are ~1000 samples: gather them into blocks as soundfile reads them
+                    yield np.concatenate(pending, axis=1).T; pending, held = [], 0
+            if pending: yield np.concatenate(pending, axis=1).T
+    return _Source(rate, channels, frames, False, blocks(), 'pyav')
+
+@contextmanager
+def _quiet_decoders():
+    "Send what C decoders print (libmpg123's notes, FFmpeg's log) to /dev/null: the library reports what matters itself."
+    import sys
+    try: sys.stderr.flush()
+    except (AttributeError, ValueError): pass
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try: yield
+    finally: os.dup2(saved, 2); os.close(saved); os.close(devnull)
+
+# %% ../nbs/01_audio.ipynb #43c2282f
+class DecodedAudio(NamedTuple):
+    "A file decoded to 16 kHz mono, with what its header promised."
+    samples: Tensor               # 1-D float32 at `SAMPLE_RATE`
+    rate: int                     # the file's own sample rate
+    channels: int                 # the file's own channel count
+    frames: int                   # frames decoded, at the file's rate
+    header_frames: int | None     # frames the header declares; None where the container only estimates them
+    decoder: str                  # 'soundfile' or 'pyav'
+    slack: int = 0                # frames a lossy decode may fall short of its header by (codec framing), without being cut off
+
+    @property
+    def seconds(self) -> float: return self.frames / self.rate
+
+    @property
+    def truncated(self) -> bool:
+        "Decoded shorter than the header says, by more than the codec's framing explains: the file was cut off."
+        return self.header_frames is not None and self.header_frames - self.frames > self.slack
+
+    def truncation_note(self, path) -> str:
+        "The line that reports a cut-off file."
+        return (f"audio file '{path}': the header says {self.header_frames / self.rate:.2f} s but only {self.seconds:.2f} s "
+                "could be decoded; the file is probably cut off")
+
+def _decode_source(source: _Source, where: str, shared_memory: bool = False) -> DecodedAudio:
+    "Mix each block to mono and resample it as it arrives; the 16 kHz result is the only thing that grows with the file."
+    frames, bad = 0, 0
+    def mono():
+        nonlocal frames, bad
+        for block in source.blocks:
+            frames += len(block)
+            x = torch.from_numpy(block).mean(dim=1)
+            bad += int((~torch.isfinite(x)).sum())
+            yield x
+    expected = math.ceil((source.header_frames or 0) * SAMPLE_RATE / source.rate)
+    out, n = torch.empty(expected), 0
+    if shared_memory and expected: out.share_memory_()   # a DataLoader worker would otherwise copy the result there to hand it over
+    for piece in resample_blocks(mono(), source.rate):
+        if n + len(piece) > len(out): out = torch.cat([out[:n], torch.empty(max(len(piece), n // 4))])   # the header said less
+        out[n:n + len(piece)] = piece; n += len(piece)
+    if frames == 0: raise ValueError(f"{where}: contains no samples")
+    if bad: raise ValueError(f"{where}: contains {bad} NaN or Inf samples")
+    samples = out[:n] if n > 0.9 * len(out) else out[:n].clone()   # a much shorter decode does not keep the whole buffer
+    if shared_memory and not samples.is_shared(): samples.share_memory_()
+    return DecodedAudio(samples, source.rate, source.channels, frames, source.header_frames, source.decoder,
+                        0 if source.exact else 4096)
+
+def _decoder_said(e: Exception) -> str:
+    "A decoder's reason without the file name it repeats: FFmpeg's error text, or what libsndfile says after the name."
+    said = getattr(e, 'strerror', None) or str(e)
+    return said.rsplit("': ", 1)[-1].strip().rstrip('.') or type(e).__name__
+
+def decode_audio(
+    path: str | os.PathLike,     # an audio file in any format soundfile or PyAV (FFmpeg) reads
+    shared_memory: bool = False, # put the samples in shared memory (in a DataLoader worker: no copy to hand them over)
+) -> DecodedAudio:               # its samples at 16 kHz mono, and what the file said about itself
+    "Decode a file in blocks to 16 kHz mono: soundfile where libsndfile reads it, PyAV (FFmpeg) for every other format."
+    path = Path(path)
+    where = f"audio file '{path}'"
+    if not path.exists(): raise ValueError(f"{where}: file not found")
+    if not path.is_file(): raise ValueError(f"{where}: not a regular file")
+    errors = []
+    with _quiet_decoders():
+        for open_source in (_soundfile_source, _pyav_source):
+            try: return _decode_source(open_source(path), where, shared_memory)
+            except ValueError as e:
+                if 'NaN or Inf' in str(e) or 'no samples' in str(e): raise
+                errors.append(e)
+            except Exception as e: errors.append(e)   # libsndfile's and FFmpeg's own errors: try the next decoder
+    raise ValueError(f"{where}: cannot be read as audio (libsndfile: {_decoder_said(errors[0])}; FFmpeg: {_decoder_said(errors[-1])})")
+
 # %% ../nbs/01_audio.ipynb #4db2f939
 def load_audio(
     source: str | os.PathLike | np.ndarray | Tensor,  # a file path, or samples shaped (samples,) or (channels, samples)
@@ -79,13 +253,16 @@ def load_audio(
 ) -> Tensor:  # 1-D float32 samples at `SAMPLE_RATE`, mono
     "Load a file or array as a 1-D 16 kHz mono float32 tensor: channels are averaged, the rate is converted with torchaudio."
     if isinstance(source, (str, os.PathLike)):
-        x, rate = _read_file(Path(source), sr)
+        decoded = decode_audio(source)
         where = f"audio file '{source}'"
-    elif isinstance(source, (np.ndarray, Tensor)): x, rate = _array_to_tensor(source, sr); where = "audio array"
-    else: raise TypeError(f"load_audio expects a path, numpy array or torch tensor, got {type(source).__name__}")
-    if x.shape[-1] == 0: raise ValueError(f"{where}: contains no samples")
-    if not torch.isfinite(x).all():
-        raise ValueError(f"{where}: contains {int((~torch.isfinite(x)).sum())} NaN or Inf samples")
+        if sr is not None and _check_rate(sr, where) != decoded.rate:
+            raise ValueError(f"{where}: sr={sr} was passed but the file's sample rate is {decoded.rate} Hz; leave sr=None for files")
+        if decoded.truncated: warnings.warn(decoded.truncation_note(source), stacklevel=2)
+        return decoded.samples
+    if not isinstance(source, (np.ndarray, Tensor)):
+        raise TypeError(f"load_audio expects a path, numpy array or torch tensor, got {type(source).__name__}")
+    x, rate = _array_to_tensor(source, sr)
+    if bad := count_nonfinite(x): raise ValueError(f"audio array: contains {bad} NaN or Inf samples")
     x = x.mean(dim=0)
     return x if rate == SAMPLE_RATE else torchaudio.functional.resample(x, rate, SAMPLE_RATE)
 
@@ -93,10 +270,15 @@ def load_audio(
 def audio_seconds(
     source: str | os.PathLike | bytes,   # a file path, or an encoded file's bytes
 ) -> float:                              # seconds; 0.0 where the header cannot be read
-    "A clip's duration from its header alone, without decoding a sample."
-    try: info = sf.info(io.BytesIO(source) if isinstance(source, bytes) else os.fsencode(source))
+    "A clip's duration from its header alone, without decoding a sample (FFmpeg's estimate for formats libsndfile does not read)."
+    opened = lambda: io.BytesIO(source) if isinstance(source, bytes) else os.fsencode(source)
+    try: info = sf.info(opened()); return info.frames / info.samplerate
+    except Exception: pass
+    try:
+        import av
+        with _quiet_decoders(), (open(opened(), 'rb') if not isinstance(source, bytes) else opened()) as fh, av.open(fh) as c:
+            return max(0.0, (c.duration or 0) / 1e6)   # FFmpeg's duration is in microseconds
     except Exception: return 0.0   # unreadable: found and reported when the audio is loaded
-    return info.frames / info.samplerate
 
 # %% ../nbs/01_audio.ipynb #a40d4d83
 def frames_for_samples(
@@ -192,6 +374,13 @@ class MelFrontend(nn.Module):
         if not torch.isfinite(waveforms).all(): raise ValueError("waveforms contain NaN or Inf samples")
         return waveforms.float(), lengths.long()
 
+    def _unfloored_db(self, padded: Tensor) -> Tensor:
+        "(..., N_MELS, frames) log-mel in dB of already padded samples, one frame per hop, before the top_db floor."
+        power = torchaudio.functional.spectrogram(padded, pad=0, window=self.window, n_fft=N_FFT, hop_length=HOP_LENGTH,
+                                                  win_length=WIN_LENGTH, power=2.0, normalized=False, center=False)
+        mel = torch.matmul(power.transpose(-1, -2), self.mel_fb).transpose(-1, -2)
+        return torchaudio.functional.amplitude_to_DB(mel, multiplier=10.0, amin=AMIN, db_multiplier=0.0, top_db=None)
+
     def forward(self,
                 waveforms: Tensor,  # (B, T) zero-padded 16 kHz batch, or one (T,) clip
                 lengths: Tensor | None = None,  # (B,) valid samples per clip; default: all T
@@ -199,11 +388,7 @@ class MelFrontend(nn.Module):
         "Log-mel features of each clip, computed as if it were alone, and the number of valid frames per clip."
         waveforms, lengths = self._check(waveforms, lengths)
         with torch.autocast(waveforms.device.type, enabled=False):
-            padded = _reflect_pad(waveforms, lengths, N_FFT // 2)
-            power = torchaudio.functional.spectrogram(padded, pad=0, window=self.window, n_fft=N_FFT, hop_length=HOP_LENGTH,
-                                                      win_length=WIN_LENGTH, power=2.0, normalized=False, center=False)
-            mel = torch.matmul(power.transpose(-1, -2), self.mel_fb).transpose(-1, -2)  # (B, N_MELS, frames)
-            db = torchaudio.functional.amplitude_to_DB(mel, multiplier=10.0, amin=AMIN, db_multiplier=0.0, top_db=None)
+            db = self._unfloored_db(_reflect_pad(waveforms, lengths, N_FFT // 2))
             frame_lengths = frames_for_samples(lengths)
             valid = padding_mask(frame_lengths, db.shape[-1])[:, None, :]  # (B, 1, frames)
             peak = db.masked_fill(~valid, -math.inf).amax(dim=(1, 2))
@@ -212,3 +397,29 @@ class MelFrontend(nn.Module):
             silence = floor.clamp(min=10 * math.log10(AMIN))  # what an all-zero frame gives after the floor
             db = torch.where(valid, torch.maximum(db, floor), silence)
         return MelOutput(db, frame_lengths)
+
+# %% ../nbs/01_audio.ipynb #57160308
+@patch
+def one_clip_in_pieces(self: MelFrontend,
+                       waveform: Tensor,           # (T,) one 16 kHz clip, of any length
+                       piece_frames: int = 2048,   # frames computed at a time (2048: 20 s of audio, about 25 MB of work space)
+                      ) -> MelOutput:               # what `self(waveform)` gives, (1, N_MELS, frames)
+    "The frontend's features of one long clip, computed a piece at a time: the same numbers in a small part of the memory."
+    if not isinstance(waveform, Tensor) or not waveform.dtype.is_floating_point:
+        raise TypeError(f"waveform must be a floating-point tensor, got {getattr(waveform, 'dtype', type(waveform).__name__)}")
+    if waveform.ndim == 2 and len(waveform) == 1: waveform = waveform[0]
+    if waveform.ndim != 1: raise ValueError(f"one_clip_in_pieces takes one clip, got shape {tuple(waveform.shape)}")
+    if len(waveform) == 0: raise ValueError("waveform must hold at least one sample")
+    waveform = waveform.float()   # the checks of `forward`, without a second copy of the clip: finiteness is checked per piece
+    n, lengths = len(waveform), torch.tensor([len(waveform)], device=waveform.device)
+    frames, half = int(frames_for_samples(n)), N_FFT // 2
+    db = waveform.new_empty(N_MELS, frames)
+    with torch.autocast(waveform.device.type, enabled=False):
+        for f0 in range(0, frames, piece_frames):
+            f1 = min(frames, f0 + piece_frames)
+            positions = torch.arange(f0 * HOP_LENGTH - half, (f1 - 1) * HOP_LENGTH + half, device=waveform.device)
+            piece = waveform[_reflect(positions[None], lengths)[0]]
+            if not torch.isfinite(piece).all(): raise ValueError("waveforms contain NaN or Inf samples")
+            db[:, f0:f1] = self._unfloored_db(piece)
+        db.clamp_(min=float(db.max()) - TOP_DB)   # in place; one clip, so the 'clip' and 'batch' scopes agree
+    return MelOutput(db[None], lengths.new_tensor([frames]))

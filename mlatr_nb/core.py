@@ -16,9 +16,9 @@ import torch
 
 # %% auto #0
 __all__ = ['LANGUAGES', 'SONAR_LANGS', 'PAPER_LANGS', 'DEBUG_ENV', 'Language', 'check_lang', 'expand_langs', 'check_langs',
-           'seed_everything', 'default_device', 'autocast_dtype', 'module_device', 'file_sha256', 'state_fingerprint',
-           'current_umask', 'atomic_write', 'same_file', 'refuse_same_file', 'FolderBusyError', 'FolderLock',
-           'load_safetensors', 'load_torch_file', 'expected_errors', 'error_line', 'add_debug_flag',
+           'seed_everything', 'default_device', 'process_group', 'autocast_dtype', 'module_device', 'file_sha256',
+           'state_fingerprint', 'current_umask', 'atomic_write', 'same_file', 'refuse_same_file', 'FolderBusyError',
+           'FolderLock', 'load_safetensors', 'load_torch_file', 'expected_errors', 'error_line', 'add_debug_flag',
            'run_console_script', 'positive_int', 'non_negative_int']
 
 # %% ../nbs/00_core.ipynb #86ab561b
@@ -174,6 +174,13 @@ def default_device() -> torch.device:
     if torch.cuda.is_available(): return torch.device('cuda')
     if getattr(torch.backends, 'mps', None) is not None and torch.backends.mps.is_available(): return torch.device('mps')
     return torch.device('cpu')
+
+def process_group() -> tuple[int, int, object]:   # (this process's rank, the number of processes, accelerate's state or None)
+    "Where this process stands under `accelerate launch` with several processes; (0, 1, None) when it runs alone."
+    if int(os.environ.get('WORLD_SIZE', '1')) <= 1: return 0, 1, None
+    from accelerate import PartialState
+    state = PartialState(cpu=not torch.cuda.is_available())   # without cpu=True, accelerate gives CPU processes no group
+    return state.process_index, state.num_processes, state
 
 def autocast_dtype(
     device: torch.device | str,  # the device that will run the autocast region

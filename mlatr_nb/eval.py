@@ -688,6 +688,16 @@ def relevant_columns(
         out.append(list(dict.fromkeys([column[item.id], *(column[str(e)] for e in extra)])))
     return out
 
+def _clip_embeddings(model, items: Sequence[Item], stored: Mapping | None, batch_size: int, progress: bool) -> torch.Tensor:
+    "The clips' embeddings: the stored ones where there are, the others embedded from their audio."
+    if stored is None: return embed_clips(model, items, batch_size, progress)
+    todo = [i for i, it in enumerate(items) if it.id not in stored]
+    out = torch.empty(len(items), model.embed_dim)
+    if todo: out[todo] = embed_clips(model, [items[i] for i in todo], batch_size, progress)
+    for i, it in enumerate(items):
+        if it.id in stored: out[i] = torch.as_tensor(np.asarray(stored[it.id], dtype=np.float32))
+    return out
+
 def evaluate_model(
     model,                                # an `MLCLAP` (anything with its `embed_audio` and `embed_text`)
     manifest,                             # a `Manifest`, or a manifest path for `read_manifest`
@@ -700,6 +710,7 @@ def evaluate_model(
     ks: Sequence[int] = (1, 5, 10),       # the k of R@k
     include_unknown_langs: bool = False,  # also average languages whose captions the tokenizer cannot represent
     map_k: int = 16,                      # the k of mAP@k when the manifest lists several relevant clips per caption
+    audio_embeddings: Mapping[str, np.ndarray] | None = None,   # stored unit-length embeddings by clip id (an index's); others are embedded
 ) -> dict:
     "Embed a manifest's clips and aligned captions, and return `consistency_metrics` with ranks, ids and what was dropped."
     if not isinstance(manifest, Manifest): manifest = read_manifest(manifest)
@@ -716,7 +727,7 @@ def evaluate_model(
         raise ValueError(f"ref_lang {ref_lang!r} is not among the scored languages ({', '.join(langs)}).")
     clip_ids = [manifest[c].id for c in aligned.clips]
     caption_clip_ids = [manifest[c].id for c in aligned.clip_index]
-    audio = embed_clips(model, [manifest[c] for c in aligned.clips], batch_size, progress)
+    audio = _clip_embeddings(model, [manifest[c] for c in aligned.clips], audio_embeddings, batch_size, progress)
     with warnings.catch_warnings():   # one note below for all languages, not one per `embed_text` call
         warnings.filterwarnings('ignore', message='.*unknown to this model')
         text = {lang: model.embed_text(texts, lang, batch_size=text_batch_size, progress=progress)
@@ -774,8 +785,11 @@ def save_eval_report(
 def _eval_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog='mlatr-eval', description="Retrieval and cross-language consistency metrics of a "
                                 "saved MLCLAP on a manifest: metrics.json, metrics.md and PNG plots.")
-    p.add_argument('--model', required=True, help='folder written by MLCLAP.save_pretrained')
-    p.add_argument('--manifest', required=True, help='manifest: .jsonl/.csv/.parquet file, datasets folder, or hf://owner/name')
+    p.add_argument('--model', help='folder written by MLCLAP.save_pretrained (with --index: default, the model that built it)')
+    p.add_argument('--manifest', help='manifest: .jsonl/.csv/.parquet file, datasets folder, or hf://owner/name (with --index: '
+                   'default, the manifest the index was built from)')
+    p.add_argument('--index', metavar='DIR', help='an index written by `mlatr-search build` from a manifest: its stored audio '
+                   'embeddings are scored instead of embedding the audio again (clips it lacks are embedded)')
     p.add_argument('--output-dir', '--out', dest='out', default='eval', help='folder for the report (default: ./eval; a folder '
                    'holding files of the same names that are not an earlier report is refused, untouched); --out is the older spelling')
     p.add_argument('--langs', nargs='+', metavar='CODE', help='NLLB codes to score (default: every language of the manifest)')
@@ -810,7 +824,9 @@ def _device(name: str | None) -> torch.device:
 def _run_eval(args) -> tuple[dict[str, Path], str]:
     "Check the inputs, evaluate, write the report; return the written files and the table."
     out = Path(args.out)
-    local = None if args.format == 'hub' or args.manifest.startswith('hf://') else args.manifest
+    if args.index is None and (args.model is None or args.manifest is None):
+        raise ValueError("--model and --manifest are both needed (or --index, an index built from a manifest)")
+    local = None if args.manifest is None or args.format == 'hub' or args.manifest.startswith('hf://') else args.manifest
     for name in REPORT_FILES.values(): refuse_same_file(out/name, {'--manifest': local}, 'the report file')
     check_report_folder(out)   # before anything is read: a wrong folder is refused at once
     adapter = {k: v for k, v in (('pattern', args.pattern), ('id_pattern', args.id_pattern)) if v is not None}
@@ -818,8 +834,14 @@ def _run_eval(args) -> tuple[dict[str, Path], str]:
     for k in adapter:
         if k not in allowed: raise ValueError(f"--{k.replace('_', '-')} is a setting of --format "
                                               f"{' or '.join(f for f in ('audiocaps', 'wavcaps') if k == 'pattern' or f == 'audiocaps')}")
-    manifest = read_manifest(args.manifest, format=args.format, root=args.root, split=args.split, on_missing=args.on_missing,
-                             **adapter)
+    index = None
+    if args.index is not None:
+        from mlatr_nb.search import AudioIndex   # checks that --model, if given, has the weights that built the index
+        index = AudioIndex.load(args.index, model=args.model)
+        if index.model is None: raise ValueError(f"--index {args.index}: the model that built it is no longer at "
+                                                 f"{index.model_source}; pass --model")
+    manifest = (index.manifest() if args.manifest is None else
+                read_manifest(args.manifest, format=args.format, root=args.root, split=args.split, on_missing=args.on_missing, **adapter))
     langs = None
     if args.langs:
         langs = [check_lang(code) for code in args.langs]
@@ -832,11 +854,12 @@ def _run_eval(args) -> tuple[dict[str, Path], str]:
             raise ValueError(f"--ref-lang {args.ref_lang!r} is not among the scored languages.")
     device = _device(args.device)
     from mlatr_nb.model import MLCLAP   # heavy (transformers): only once the inputs look right
-    model = MLCLAP.from_pretrained(args.model, device=device)
+    model = MLCLAP.from_pretrained(args.model, device=device) if index is None else index.model.to(device)
     result = evaluate_model(model, manifest, langs, ref_lang=args.ref_lang, batch_size=args.batch_size,
                             text_batch_size=args.text_batch_size, progress=not args.no_progress,
-                            include_unknown_langs=args.include_unknown_langs, map_k=args.map_k)
-    paths = save_eval_report(result, args.out, model=str(Path(args.model)), device=str(device),
+                            include_unknown_langs=args.include_unknown_langs, map_k=args.map_k,
+                            audio_embeddings=None if index is None else index.clip_embeddings())
+    paths = save_eval_report(result, args.out, model=str(Path(args.model or index.model_source)), device=str(device),
                              missing_audio=[{'id': i, 'audio': a} for i, a in manifest.missing])
     return paths, metrics_table(result)
 

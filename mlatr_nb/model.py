@@ -21,7 +21,7 @@ from torch import Tensor, nn
 from fastcore.basics import patch
 
 from .core import atomic_write, expand_langs, load_safetensors, load_torch_file, module_device
-from .audio import SAMPLE_RATE, MelFrontend, collate_waveforms, frames_for_samples, load_audio
+from .audio import SAMPLE_RATE, MelFrontend, audio_seconds, collate_waveforms, count_nonfinite, frames_for_samples, load_audio
 from .ced import (
     CED_SIZES, CEDConfig, CEDEncoder, ced_config, convert_ced_state_dict, count_chunks, load_ced_checkpoint, read_ced_state_dict)
 from .sonar import (
@@ -29,9 +29,9 @@ from .sonar import (
     check_materialised, load_state_dict_strict)
 
 # %% auto #0
-__all__ = ['CAPTION_STYLES', 'UNKNOWN_TOKEN_WARNING', 'mlclap_caption', 'MLCLAPConfig', 'projection_head', 'Temperature',
-           'MLCLAP', 'MLCLAPOutput', 'plan_audio_batches', 'convert_mlclap_state_dict', 'to_mlclap_state_dict',
-           'save_mlclap_checkpoint']
+__all__ = ['CAPTION_STYLES', 'LONG_CLIP_CHUNKS', 'UNKNOWN_TOKEN_WARNING', 'mlclap_caption', 'MLCLAPConfig', 'projection_head',
+           'Temperature', 'MLCLAP', 'MLCLAPOutput', 'plan_audio_batches', 'convert_mlclap_state_dict',
+           'to_mlclap_state_dict', 'save_mlclap_checkpoint']
 
 # %% ../nbs/04_model.ipynb #e130b2b1
 def _sub_config(cls, value, where: str):
@@ -335,16 +335,17 @@ def _audio_items(audio) -> list:
 
 def _samples_hint(item, sr: int | None) -> int:
     "Approximate 16 kHz length of a clip without decoding it, for sorting; 0 when unknown (loading reports any problem)."
-    if isinstance(item, (str, os.PathLike)):
-        try: info = sf.info(str(item))
-        except Exception: return 0
-        return round(info.frames * SAMPLE_RATE / info.samplerate)
+    if isinstance(item, (str, os.PathLike)): return round(audio_seconds(item) * SAMPLE_RATE)
     shape = getattr(item, 'shape', None)
     if not shape: return 0
     return round(shape[-1] * SAMPLE_RATE / (sr or SAMPLE_RATE))
 
 def _load_item(item, i: int, sr: int | None) -> Tensor:
     "One clip as 1-D 16 kHz float32, with errors that say which item it was."
+    if isinstance(item, Tensor) and item.ndim == 1 and item.dtype == torch.float32 and len(item) and sr in (None, SAMPLE_RATE):
+        # already what load_audio returns (e.g. an index build's decoded clips): checked, and used without a copy, read-only
+        if bad := count_nonfinite(item): raise ValueError(f"embed_audio item {i}: audio array: contains {bad} NaN or Inf samples")
+        return item
     try: return load_audio(item, None if isinstance(item, (str, os.PathLike)) else sr)
     except (ValueError, TypeError) as e: raise type(e)(f"embed_audio item {i}: {e}") from e
 
@@ -377,13 +378,36 @@ def embed_audio(self: MLCLAP,
                 ) -> Tensor:               # (N, embed_dim) float32 on the CPU, unit length, in input order
     "Embed audio clips of any length, batched by length; eval mode, no gradients, the model's mode restored afterwards."
     items = _audio_items(audio)
-    batches = plan_audio_batches([_samples_hint(x, sr) for x in items], batch_size, self.config.audio.target_length)
+    chunk = self.config.audio.target_length
+    batches = plan_audio_batches([_samples_hint(x, sr) for x in items], batch_size, chunk)
     parts = []
     with _eval_mode(self):
         for idx in _progress(batches, progress, 'embedding audio', len(batches)):
-            waves, lengths = collate_waveforms([_load_item(items[i], i, sr) for i in idx])
-            parts.append((idx, self.encode_audio(waves, lengths).float().cpu()))
+            waves = [_load_item(items[i], i, sr) for i in idx]
+            if len(waves) == 1 and int(count_chunks(frames_for_samples(torch.tensor([len(waves[0])])), chunk)) > batch_size:
+                parts.append((idx, self._encode_long_audio(waves[0], min(batch_size, LONG_CLIP_CHUNKS)).float().cpu()))
+            else: parts.append((idx, self.encode_audio(*collate_waveforms(waves)).float().cpu()))
+            del waves
     return _gather(len(items), self.embed_dim, parts)
+
+LONG_CLIP_CHUNKS = 8
+"CED chunks of one long clip through the encoder at a time: what bounds the memory of an hour-long clip beyond its waveform."
+
+@patch
+def _encode_long_audio(self: MLCLAP,
+                       waveform: Tensor,        # (T,) one 16 kHz clip longer than `chunks_per_pass` CED chunks
+                       chunks_per_pass: int,    # CED chunks through the encoder at a time
+                      ) -> Tensor:              # (1, embed_dim), what `encode_audio(waveform[None])` gives
+    "Embed one long clip in pieces: features built a piece at a time, chunks encoded a few at a time, their mean kept."
+    device, chunk = module_device(self.audio_tower), self.config.audio.target_length
+    mel = self.frontend.one_clip_in_pieces(waveform.to(device))
+    dtype = self.audio_tower.patch_embed.proj.weight.dtype
+    frames, total, step = int(mel.frame_lengths[0]), 0, chunk * chunks_per_pass
+    for f0 in range(0, frames, step):   # CED's clip embedding is the mean over its chunks: sum each piece's chunks, divide once
+        out = self.audio_tower(mel.mel[..., f0:f0 + step].to(dtype), mel.frame_lengths.new_tensor([min(step, frames - f0)]))
+        total = total + out.embedding.float() * out.n_chunks[:, None]
+    mean = (total / count_chunks(mel.frame_lengths, chunk)[:, None]).to(dtype)
+    return F.normalize(self.audio_proj(mean), dim=-1)
 
 # %% ../nbs/04_model.ipynb #105c18c9
 def _check_captions(texts) -> list[str]:

@@ -7,7 +7,8 @@ Docs: https://mlatr-nb.github.io/mlatr_nb/search.html.md"""
 
 # %% ../nbs/13_search.ipynb #7ebcada9
 from __future__ import annotations
-import json, os, shutil, sys, warnings, zipfile
+import json, math, os, shutil, sys, warnings, zipfile
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from collections.abc import Sequence
@@ -18,19 +19,20 @@ import torch
 from fastcore.basics import patch
 
 from .core import (FolderLock, add_debug_flag, atomic_write, check_lang, file_sha256, non_negative_int, positive_int,
-                           run_console_script, state_fingerprint)
-from .audio import SAMPLE_RATE, audio_seconds, load_audio
-from .data import Manifest, read_manifest
-from .sampling import Skipped, SkipLog
+                           process_group, run_console_script, state_fingerprint)
+from .audio import HOP_LENGTH, SAMPLE_RATE, audio_seconds, decode_audio
+from .data import Item, Manifest, read_manifest
 
 # %% auto #0
-__all__ = ['AUDIO_EXTENSIONS', 'INDEX_FORMAT', 'ANN_KINDS', 'ANN_FILE', 'PARTS_DIR', 'PARTS_FORMAT', 'LOCK_FILE',
-           'QUERY_AUDIO_SUFFIXES', 'scan_folder', 'audio_files', 'Hit', 'AudioIndex', 'SearchApp', 'demo', 'search_cli']
+__all__ = ['AUDIO_EXTENSIONS', 'INDEX_FORMAT', 'ANN_KINDS', 'ANN_FILE', 'SILENCE_DBFS', 'PARTS_DIR', 'PARTS_FORMAT', 'LOCK_FILE',
+           'scan_folder', 'audio_files', 'Hit', 'AudioIndex', 'peak_dbfs', 'SearchApp', 'demo', 'search_cli']
 
 # %% ../nbs/13_search.ipynb #c3679e31
 AUDIO_EXTENSIONS = ('.wav', '.wave', '.flac', '.ogg', '.oga', '.opus', '.mp3', '.aif', '.aiff', '.aifc', '.au', '.snd',
-                    '.caf', '.w64', '.rf64')
-"File extensions `audio_files` collects (case-insensitive): every container libsndfile, and so `load_audio`, reads."
+                    '.caf', '.w64', '.rf64',                                        # libsndfile
+                    '.m4a', '.m4b', '.mp4', '.aac', '.wma', '.ac3', '.eac3', '.wv', '.mka', '.webm', '.mp2', '.amr', '.ape',
+                    '.tta')                                                         # FFmpeg, through PyAV
+"File extensions `audio_files` collects (case-insensitive): what libsndfile reads, and the audio formats FFmpeg reads for the rest."
 
 def scan_folder(
     folder: str | os.PathLike,                      # searched recursively
@@ -62,7 +64,8 @@ def audio_files(
     if not folder.is_dir(): raise FileNotFoundError(f"No folder or manifest at {folder}")
     files, passed = scan_folder(folder, extensions)
     if not files:
-        raise ValueError(f"No audio files ({', '.join(sorted(e.lstrip('.') for e in extensions))}) under {folder}" +
+        shown = ', '.join(e.lstrip('.') for e in extensions[:6]) + (f' and {len(extensions) - 6} more kinds' if len(extensions) > 6 else '')
+        raise ValueError(f"No audio files under {folder} (looked for {shown})" +
                          (f"; passed over {', '.join(f'{k} {v}' for k, v in passed.items())}" if passed else ''))
     return files
 
@@ -94,11 +97,18 @@ class AudioIndex:
     model: object = None         # the `MLCLAP` that answers queries (its fingerprint must match)
     ann: dict | None = None      # the FAISS index's settings and measured recall, when the folder has one (`build_ann`)
     passed_over: dict = field(default_factory=dict)   # files under the folder that are not audio: count by extension, or 'hidden'
+    silent: list[dict] = field(default_factory=list)  # clips left out as silent: path and peak level (dBFS; None for all zeros)
+
+    @property
+    def truncated(self) -> list[dict]:
+        "Clips that are indexed but cut off: decoded shorter than their header says."
+        return [dict(path=f['path'], header_seconds=f['header_seconds'], seconds=f['seconds']) for f in self.files if 'header_seconds' in f]
 
     def __len__(self) -> int: return len(self.files)
     def __repr__(self) -> str:
         ann = f", FAISS {self.ann['kind']}" if self.ann else ''
-        return (f"AudioIndex({len(self)} clips, {self.embeddings.shape[1]}-d{ann}, {len(self.skipped)} left out; {self.folder})")
+        return (f"AudioIndex({len(self)} clips, {self.embeddings.shape[1]}-d{ann}, {len(self.skipped)} unreadable and "
+                f"{len(self.silent)} silent left out; {self.folder})")
 
 # %% ../nbs/13_search.ipynb #1f5da6d5
 def _stat(path: Path) -> tuple[str, int, int]:
@@ -173,7 +183,7 @@ def _read_index(folder: Path) -> AudioIndex:
         raise ValueError(f"{folder}: its FAISS index does not match its {len(files)} clips; rebuild it with "
                          "AudioIndex.build(..., ann=...) or `mlatr-search build --ann`")
     return AudioIndex(folder, files, emb, info['fingerprint'], info.get('model_source'), info.get('skipped', []), ann=ann,
-                      passed_over=info.get('passed_over', {}))
+                      passed_over=info.get('passed_over', {}), silent=info.get('silent', []))
 
 @patch(cls_method=True)
 def load(cls: AudioIndex,
@@ -186,23 +196,48 @@ def load(cls: AudioIndex,
     return _attach(index, model)
 
 # %% ../nbs/13_search.ipynb #1b54acd6
+SILENCE_DBFS = -60.0
+"A clip whose loudest sample stays below this level (dB below full scale) is silent: reported, and left out of an index unless kept."
+
+def peak_dbfs(
+    samples: torch.Tensor,   # 1-D samples in [-1, 1]
+) -> float:                  # 20 log10 of the largest magnitude; -inf for digital silence
+    "The level of a clip's loudest sample, in dB relative to full scale."
+    peak = max(float(samples.max()), -float(samples.min())) if len(samples) else 0.0   # no |x| copy of an hour-long clip
+    return 20 * math.log10(peak) if peak > 0 else -math.inf
+
 class _Decode(torch.utils.data.Dataset):
-    "Load one file as 16 kHz mono; an unreadable file gives its reason instead (so a worker never dies on it)."
-    def __init__(self, paths: Sequence[str]): self.paths = list(paths)
+    "Decode one file to 16 kHz mono, or say why it is left out; a worker never dies on a file."
+    def __init__(self, paths: Sequence[str], keep_silent: bool = False): self.paths, self.keep_silent = list(paths), keep_silent
     def __len__(self) -> int: return len(self.paths)
     def __getitem__(self, i: int):
-        try: return i, load_audio(self.paths[i]), None
-        except (OSError, RuntimeError, ValueError) as e: return i, None, str(e)
+        try: decoded = decode_audio(self.paths[i], shared_memory=torch.utils.data.get_worker_info() is not None)
+        except (OSError, RuntimeError, ValueError) as e:   # the summary names the file; the reason need not repeat it
+            return i, None, dict(reason=str(e).removeprefix(f"audio file '{self.paths[i]}': "))
+        level = peak_dbfs(decoded.samples)
+        if level < SILENCE_DBFS and not self.keep_silent:
+            return i, None, dict(silent=round(level, 1) if math.isfinite(level) else None)   # None: every sample is 0
+        return i, decoded.samples, (dict(header_seconds=round(decoded.header_frames / decoded.rate, 4)) if decoded.truncated else {})
 
-def _embed_part(model, paths: list[str], batch_size: int, num_workers: int, skips: SkipLog) -> tuple[list[int], np.ndarray, list[float]]:
-    "(rows that could be read, their embeddings, their durations) for one part of the files."
-    loader = torch.utils.data.DataLoader(_Decode(paths), batch_size=None, num_workers=num_workers)
-    waves, keep = [], []
-    for i, wave, error in loader:
-        if error is not None: skips.add([Skipped(i, paths[i], paths[i], error)]); continue   # by full path: names repeat across folders
-        waves.append(wave); keep.append(i)
-    emb = model.embed_audio(waves, batch_size=batch_size).numpy() if waves else np.zeros((0, model.embed_dim), np.float32)
-    return keep, emb.astype(np.float32), [len(w) / SAMPLE_RATE for w in waves]
+def _embed_part(model, paths: list[str], batch_size: int, num_workers: int, keep_silent: bool = False
+               ) -> tuple[list[int], np.ndarray, list[float], dict[int, dict]]:
+    "(rows embedded, their embeddings, their durations, a note per row left out or cut off) for one part of the files."
+    loader = torch.utils.data.DataLoader(_Decode(paths, keep_silent), batch_size=None, num_workers=num_workers)
+    chunk_samples = HOP_LENGTH * model.config.audio.target_length
+    rows, seconds, embedded, notes, pending, chunks = [], [], [], {}, [], 0
+    def embed_pending():   # as soon as a batch is full: decoded clips never pile up, whatever their length
+        nonlocal pending, chunks
+        if pending: embedded.append(model.embed_audio(pending, batch_size=batch_size).numpy())
+        pending, chunks = [], 0
+    for i, wave, note in loader:
+        if note: notes[i] = note
+        if wave is None: continue
+        rows.append(i); seconds.append(len(wave) / SAMPLE_RATE); pending.append(wave)
+        chunks += max(1, -(-len(wave) // chunk_samples))
+        if len(pending) >= batch_size or chunks >= batch_size: embed_pending()
+    embed_pending()
+    emb = np.concatenate(embedded) if embedded else np.zeros((0, model.embed_dim), np.float32)
+    return rows, emb.astype(np.float32), seconds, notes
 
 PARTS_DIR, PARTS_FORMAT = '.mlatr-index-parts', 'mlatr-index-parts/1'
 "Where a build keeps the parts it has embedded until the index is written (a name only this library uses), and the format of its journal."
@@ -210,10 +245,10 @@ LOCK_FILE = 'index.lock'
 "Held by a build while it runs: a second build of the same folder waits for it, then reuses its work."
 
 class _Parts:
-    "The parts a build has written, listed in a journal: only listed parts are read, and only they are ever removed."
-    def __init__(self, folder: Path):
-        self.dir, self.journal = folder/PARTS_DIR, folder/PARTS_DIR/'journal.json'
-        self.names: list[str] = []
+    "The parts one process of a build has written, listed in its journal: only listed parts are read, and only they are ever removed."
+    def __init__(self, folder: Path, rank: int = 0):
+        self.dir = folder/PARTS_DIR if rank == 0 else folder/PARTS_DIR/f'rank-{rank}'   # each process its own journal
+        self.journal, self.names = self.dir/'journal.json', []
         if not self.journal.is_file(): return
         try:
             j = json.loads(self.journal.read_text(encoding='utf-8'))
@@ -222,18 +257,26 @@ class _Parts:
         except (ValueError, KeyError, TypeError, AttributeError) as e:
             print(f"{self.journal}: not a parts journal of this library ({e}); its parts are not reused", file=sys.stderr)
 
-    def read(self, fingerprint: str) -> dict[tuple, tuple[np.ndarray, float]]:
-        "(path, size, mtime) -> (embedding, seconds) from every listed part made with these weights; a damaged part is re-embedded."
-        known = {}
+    @staticmethod
+    def every(folder: Path) -> list:
+        "The parts of every process that has written any: the main process's, then those of other ranks."
+        ranks = sorted(int(p.name[5:]) for p in (folder/PARTS_DIR).glob('rank-*') if p.name[5:].isdigit() and (p/'journal.json').is_file())
+        return [_Parts(folder), *(_Parts(folder, r) for r in ranks)]
+
+    def read(self, fingerprint: str, known: dict, left_out: dict) -> None:
+        "Add (path, size, mtime) -> (embedding, seconds, header seconds) and -> note of every listed part made with these weights."
         for name in self.names:
             try:
                 with np.load(self.dir/name, allow_pickle=False) as z:
                     if str(z['fingerprint']) != fingerprint: continue
-                    for p, s, t, e, sec in zip(z['paths'].tolist(), z['sizes'].tolist(), z['mtimes'].tolist(), z['embeddings'], z['seconds'].tolist()):
-                        known[(p, s, t)] = (e, sec)
+                    header = z['header_seconds'].tolist() if 'header_seconds' in z.files else [math.nan] * len(z['paths'])
+                    for p, s, t, e, sec, h in zip(z['paths'].tolist(), z['sizes'].tolist(), z['mtimes'].tolist(), z['embeddings'],
+                                                  z['seconds'].tolist(), header):
+                        known[(p, s, t)] = (e, sec, None if math.isnan(h) else h)
+                    if 'left_out' in z.files:
+                        for p, s, t, note in json.loads(str(z['left_out'])): left_out[(p, s, t)] = note
             except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
                 print(f"{self.dir/name}: unreadable part ({type(e).__name__}: {e}); its clips are embedded again", file=sys.stderr)
-        return known
 
     def write(self, **arrays) -> None:
         "Save a part under a name no file in the folder has, then list it."
@@ -264,8 +307,8 @@ def _check_index_folder(folder: Path) -> None:
                               "folder, so nothing was touched")
 
 # %% ../nbs/13_search.ipynb #ca431065
-def _old_index(folder: Path, fingerprint: str) -> tuple[AudioIndex | None, dict]:
-    "The existing index and what it embedded, (path, size, mtime) -> (embedding, seconds); nothing if it cannot be trusted."
+def _old_index(folder: Path, fingerprint: str, quiet: bool = False) -> tuple[AudioIndex | None, dict]:
+    "The existing index and what it embedded, (path, size, mtime) -> (embedding, seconds, header seconds); nothing if it cannot be trusted."
     if not (folder/'index.json').is_file(): return None, {}
     info = _index_info(folder)
     if info['fingerprint'] != fingerprint:
@@ -275,9 +318,19 @@ def _old_index(folder: Path, fingerprint: str) -> tuple[AudioIndex | None, dict]
         if 'embeddings_sha256' in info and file_sha256(folder/'embeddings.npy') != info['embeddings_sha256']:
             raise ValueError(f"{folder/'embeddings.npy'} was changed after the index was built")
     except (OSError, ValueError) as e:   # the folder is ours, but its files were edited or damaged: embed everything again
-        print(f"not reusing {folder}'s embeddings ({str(e).split('; rebuild')[0]}); every file is embedded again", file=sys.stderr)
+        if not quiet: print(f"not reusing {folder}'s embeddings ({str(e).split('; rebuild')[0]}); every file is embedded again", file=sys.stderr)
         return None, {}
-    return old, {(f['path'], f['size'], f['mtime_ns']): (np.asarray(e), f['seconds']) for f, e in zip(old.files, old.embeddings)}
+    return old, {(f['path'], f['size'], f['mtime_ns']): (np.asarray(e), f['seconds'], f.get('header_seconds'))
+                 for f, e in zip(old.files, old.embeddings)}
+
+def _manifest_fields(source) -> dict[str, dict]:
+    "For a manifest: each audio file's clip id, captions and other fields, which its index rows keep; nothing for a folder."
+    if isinstance(source, (str, os.PathLike)) and not Path(source).is_file(): return {}
+    m = source if isinstance(source, Manifest) else read_manifest(source)
+    fields = {}
+    for it in m:   # a file listed by two clips keeps the first clip's fields
+        fields.setdefault(str(Path(it.audio).absolute()), dict(id=it.id, captions=it.captions, **({'extra': it.extra} if it.extra else {})))
+    return fields
 
 @patch(cls_method=True)
 def build(cls: AudioIndex,
@@ -289,9 +342,10 @@ def build(cls: AudioIndex,
           num_workers: int = 2,        # DataLoader processes decoding audio
           part_size: int = 256,        # clips embedded between two saves of the work done
           progress: bool = True,       # a progress bar on stderr
+          keep_silent: bool = False,   # also index clips whose peak stays below `SILENCE_DBFS` (they are reported either way)
           ann: str | None = None,      # FAISS index: 'ivf' or 'hnsw' to (re)build one, 'none' to drop it; None keeps what there is
           ann_options: dict | None = None,  # settings for `build_ann` (nlist, nprobe, m, ef_construction, ef_search)
-         ) -> AudioIndex:
+         ) -> AudioIndex | None:       # the index; None on the other processes of `accelerate launch`, which only embed
     "Embed a sound collection into an index folder, reusing what an earlier or interrupted build already embedded."
     if ann not in (None, 'none', *ANN_KINDS): raise ValueError(f"ann must be one of {', '.join(ANN_KINDS)} or 'none', got {ann!r}")
     folder = Path(folder)
@@ -300,55 +354,83 @@ def build(cls: AudioIndex,
         if not files: audio_files(source)    # raises, naming what was found instead
     else: files, passed = audio_files(source), {}
     _check_index_folder(folder)              # before the model loads: a wrong folder is refused at once, untouched
+    rank, world, state = process_group()     # under `accelerate launch`, every process embeds its share of the files
     m, model_source = _model(model)
-    with FolderLock(folder/LOCK_FILE, 'index build', wait=True):   # also proves the folder writable before any work
+    if state is not None and state.device.type != 'cpu': m.to(state.device)
+    # the main process holds the lock for all of them (which also proves the folder writable before any work)
+    with FolderLock(folder/LOCK_FILE, 'index build', wait=True) if rank == 0 else nullcontext():
+        if state is not None: state.wait_for_everyone()
         return cls._build_locked(m, model_source, source, files, folder, batch_size, num_workers, part_size, progress, ann, ann_options,
-                                 passed)
+                                 passed, keep_silent, _manifest_fields(source), (rank, world, state))
+
+def _summary(folder: Path, count: int, embedded_now: int, skipped: list, silent: list, truncated: list, passed: dict) -> str:
+    "What the build says when it is done: one line for the index, then one line per file left out or cut off."
+    lines = [f"index {folder}: {count} clips ({embedded_now} embedded now, {count - embedded_now} kept)"]
+    lines += [f"  unreadable, left out: {s['path']}: {s['reason']}" for s in skipped]
+    lines += [f"  silent, left out (--keep-silent keeps it): {s['path']}: peak "
+              f"{'-inf' if s['peak_dbfs'] is None else s['peak_dbfs']} dBFS" for s in silent]
+    lines += [f"  cut off, indexed: {t['path']}: the header says {t['header_seconds']:.2f} s, {t['seconds']:.2f} s decoded" for t in truncated]
+    if passed: lines.append(f"  passed over: {', '.join(f'{k} {v}' for k, v in passed.items())} (not audio by extension, or hidden)")
+    return '\n'.join(lines)
 
 @patch(cls_method=True)
 def _build_locked(cls: AudioIndex, m, model_source, source, files, folder: Path, batch_size, num_workers, part_size, progress,
-                  ann, ann_options, passed: dict | None = None) -> AudioIndex:
+                  ann, ann_options, passed: dict | None = None, keep_silent: bool = False, fields: dict | None = None,
+                  group: tuple = (0, 1, None)) -> AudioIndex | None:
     from tqdm.auto import tqdm
+    rank, world, state = group
     fingerprint = state_fingerprint(m)
-    old, known = _old_index(folder, fingerprint)
-    parts = _Parts(folder)
-    known |= parts.read(fingerprint)
+    old, known = _old_index(folder, fingerprint, quiet=rank != 0)
+    left_out = {}
+    for parts in _Parts.every(folder): parts.read(fingerprint, known, left_out)
     stats = [_stat(p) for p in files]
     todo = [k for k in stats if k not in known]
     todo.sort(key=lambda k: -audio_seconds(k[0]))          # long clips together, short clips together
-    skips = SkipLog()
-    with tqdm(total=len(todo), desc='indexing audio', unit='clip', disable=not progress) as bar:
-        for start in range(0, len(todo), part_size):
-            chunk = todo[start:start + part_size]
-            rows, emb, secs = _embed_part(m, [k[0] for k in chunk], batch_size, num_workers, skips)
+    mine, parts = todo[rank::world], _Parts(folder, rank)  # interleaved: every process gets long and short clips alike
+    with tqdm(total=len(mine), desc='indexing audio', unit='clip', disable=not progress or rank != 0) as bar:
+        for start in range(0, len(mine), part_size):
+            chunk = mine[start:start + part_size]
+            rows, emb, secs, notes = _embed_part(m, [k[0] for k in chunk], batch_size, num_workers, keep_silent)
             got = [chunk[r] for r in rows]
+            header = [notes.get(r, {}).get('header_seconds', math.nan) for r in rows]
+            left = [[*chunk[r], note] for r, note in notes.items() if 'header_seconds' not in note]
             parts.write(fingerprint=np.array(fingerprint), embeddings=emb, paths=np.array([k[0] for k in got], dtype=str),
                         sizes=np.array([k[1] for k in got], dtype=np.int64), mtimes=np.array([k[2] for k in got], dtype=np.int64),
-                        seconds=np.array(secs, dtype=np.float64))
-            for k, e, s in zip(got, emb, secs): known[k] = (e, s)
+                        seconds=np.array(secs, dtype=np.float64), header_seconds=np.array(header, dtype=np.float64),
+                        left_out=np.array(json.dumps(left)))
+            for k, e, s, h in zip(got, emb, secs, header): known[k] = (e, s, None if math.isnan(h) else h)
+            for p, s, t, note in left: left_out[(p, s, t)] = note
             bar.update(len(chunk))
+    if state is not None:
+        state.wait_for_everyone()
+        if rank != 0: return None
+        for other in _Parts.every(folder)[1:]: other.read(fingerprint, known, left_out)   # the other processes' work
     rows = [k for k in stats if k in known]
-    if not rows: raise ValueError(f"None of the {len(stats)} audio files under {source} could be read: {skips.summary()}")
+    skipped = [dict(path=k[0], reason=left_out[k]['reason']) for k in stats if k not in known and 'reason' in left_out.get(k, {})]
+    silent = [dict(path=k[0], peak_dbfs=left_out[k]['silent']) for k in stats if k not in known and 'silent' in left_out.get(k, {})]
+    if not rows:
+        why = '; '.join(f"{s['path']}: {s['reason']}" for s in skipped[:3]) or f"all {len(silent)} are silent (keep_silent=True indexes them)"
+        raise ValueError(f"None of the {len(stats)} audio files under {source} could be indexed: {why}")
     emb = np.stack([known[k][0] for k in rows]).astype(np.float32)
-    skipped = [dict(path=s.audio, reason=s.reason) for s in skips.clips.values()]
+    def row(k):
+        r = dict(path=k[0], size=k[1], mtime_ns=k[2], seconds=round(float(known[k][1]), 4))
+        if known[k][2] is not None: r['header_seconds'] = known[k][2]
+        return r | (fields or {}).get(k[0], {})
     def save_npy(tmp):
         with open(tmp, 'wb') as f: np.save(f, emb)
     atomic_write(folder/'embeddings.npy', save_npy)
-    atomic_write(folder/'files.jsonl', lambda tmp: Path(tmp).write_text(''.join(
-        json.dumps(dict(path=k[0], size=k[1], mtime_ns=k[2], seconds=round(float(known[k][1]), 4))) + '\n' for k in rows), encoding='utf-8'))
+    atomic_write(folder/'files.jsonl', lambda tmp: Path(tmp).write_text(
+        ''.join(json.dumps(row(k)) + '\n' for k in rows), encoding='utf-8'))
     info = dict(format=INDEX_FORMAT, fingerprint=fingerprint, model_source=model_source, embed_dim=int(emb.shape[1]),
                 count=len(rows), files_sha256=file_sha256(folder/'files.jsonl'), embeddings_sha256=file_sha256(folder/'embeddings.npy'),
-                skipped=skipped, passed_over=passed or {}, source=str(source))
+                skipped=skipped, silent=silent, keep_silent=keep_silent, passed_over=passed or {}, source=str(source))
     atomic_write(folder/'index.json', lambda tmp: Path(tmp).write_text(json.dumps(info, indent=1), encoding='utf-8'))
-    parts.remove()
-    reused = len(rows) - sum(1 for k in todo if k in known)
-    print(f"index {folder}: {len(rows)} clips ({len(rows) - reused} embedded now, {reused} kept); "
-          f"{f'left out {len(skipped)} unreadable file(s): ' + ', '.join(s['path'] for s in skipped) if skipped else 'every file was read'}"
-          f"{'; passed over ' + ', '.join(f'{k} {v}' for k, v in passed.items()) + ' (not audio by extension, or hidden)' if passed else ''}",
-          file=sys.stderr)
+    for parts in reversed(_Parts.every(folder)): parts.remove()   # the other ranks' folders first: then the parts folder is empty
+    embedded_now = sum(1 for k in todo if k in known)
     index = _attach(cls.load(folder), m)
+    print(_summary(folder, len(rows), embedded_now, skipped, silent, index.truncated, passed or {}), file=sys.stderr)
     previous = old.ann if old is not None else None
-    unchanged = old is not None and [f['path'] for f in old.files] == [k[0] for k in rows] and reused == len(rows)
+    unchanged = old is not None and [f['path'] for f in old.files] == [k[0] for k in rows] and embedded_now == 0
     if ann is None and previous and unchanged:   # the FAISS index still describes these embeddings: keep it
         info['ann'] = previous
         atomic_write(folder/'index.json', lambda tmp: Path(tmp).write_text(json.dumps(info, indent=1), encoding='utf-8'))
@@ -358,6 +440,21 @@ def _build_locked(cls: AudioIndex, m, model_source, source, files, folder: Path,
     # what was asked for, not what it resolved to: defaults such as nlist = sqrt(N) follow the collection as it grows
     options = ann_options if ann_options is not None else previous.get('requested', {}) if ann is None and previous else {}
     return index.build_ann(kind, **options, progress=progress) if kind else index
+
+# %% ../nbs/13_search.ipynb #3bfd4473
+@patch
+def manifest(self: AudioIndex) -> Manifest:
+    "The clips of an index built from a manifest, with their ids and captions, as a `Manifest` (for `evaluate_model`)."
+    rows = [f for f in self.files if 'id' in f]
+    if not rows: raise ValueError(f"{self.folder} was built from a folder, so its clips have no ids or captions; build it from "
+                                  "a manifest to evaluate it")
+    return Manifest([Item(f['id'], Path(f['path']), f['captions'], extra=f.get('extra', {})) for f in rows],
+                    source=f"index {self.folder}")
+
+@patch
+def clip_embeddings(self: AudioIndex) -> dict[str, np.ndarray]:
+    "Each clip id's embedding (rows of an index built from a manifest), for `evaluate_model(audio_embeddings=...)`."
+    return {f['id']: np.asarray(e) for f, e in zip(self.files, self.embeddings) if 'id' in f}
 
 # %% ../nbs/13_search.ipynb #59243f16
 def _readonly_tensor(block: np.ndarray) -> torch.Tensor:
@@ -369,19 +466,16 @@ def _readonly_tensor(block: np.ndarray) -> torch.Tensor:
         warnings.filterwarnings('ignore', message='The given NumPy array is not writable')
         return torch.from_numpy(block)
 
-QUERY_AUDIO_SUFFIXES = ('.wav', '.wave', '.flac', '.ogg', '.oga', '.opus', '.mp3', '.mp2', '.m4a', '.aac', '.mp4', '.aif', '.aiff',
-                        '.aifc', '.au', '.snd', '.caf', '.w64', '.rf64', '.wma', '.wv', '.ac3', '.mka', '.webm', '.amr')
-"A query ending in one of these is a sound file, never a caption: if no such file exists, the query is an error."
-
 def _is_audio_query(q) -> bool:
-    "Samples, a path object, an existing file named like a sound or a path, or an error for a sound file that is not there."
+    "True for samples, a path object or any existing file; an error for a path that is not there; False for a caption."
     if isinstance(q, (np.ndarray, torch.Tensor, os.PathLike)): return True
-    if not isinstance(q, str): return False
+    if not isinstance(q, str) or not q.strip(): return False   # an empty query is refused as an empty caption
     path = Path(q.strip()).expanduser()
-    named_like_audio = path.suffix.lower() in QUERY_AUDIO_SUFFIXES
-    if path.is_file() and (named_like_audio or os.sep in q): return True
-    if named_like_audio: raise FileNotFoundError(f"No audio file at {q}: a query that names a sound file is searched with "
-                                                 "that file, never as a caption")
+    if path.is_file(): return True
+    named_like_a_path = q.strip().startswith(('/', './', '../', '~', '.' + os.sep)) or path.suffix.lower() in AUDIO_EXTENSIONS
+    if path.is_dir(): raise IsADirectoryError(f"{q} is a folder: query with one sound file, or a caption")
+    if named_like_a_path: raise FileNotFoundError(f"No file at {q}: a query that names a file is searched with that file, "
+                                                  "never embedded as a caption")
     return False
 
 def _embed_queries(model, queries: list, lang) -> torch.Tensor:
@@ -631,11 +725,14 @@ def _search_parser():
     sub = p.add_subparsers(dest='command', required=True)
     b = sub.add_parser('build', help='embed an audio folder (or a manifest) into an index folder, or update it')
     b.add_argument('model_dir', help='folder written by MLCLAP.save_pretrained (e.g. runs/synthetic/final)')
-    b.add_argument('audio', help='folder of audio files (searched recursively: wav, flac, ogg, mp3) or a manifest')
+    b.add_argument('audio', help='folder of audio files (searched recursively: wav, flac, mp3, ogg, opus, aiff, m4a, wma and more; '
+                   'hidden files are passed over) or a manifest (the index then keeps its clip ids and captions)')
     b.add_argument('index_dir', help='the index folder to write or update: new, empty, or an index of this library (any other '
                    'folder is refused, untouched)')
     b.add_argument('--batch-size', type=positive_int, default=32, help='clips per audio forward pass (default: 32)')
     b.add_argument('--num-workers', type=non_negative_int, default=2, help='DataLoader processes decoding audio (default: 2)')
+    b.add_argument('--keep-silent', action='store_true', help=f'also index clips whose peak stays below {SILENCE_DBFS:g} dBFS '
+                   '(default: they are reported and left out, since silence matches every query a little)')
     b.add_argument('--ann', choices=[*ANN_KINDS, 'none'], help='also build a FAISS index for approximate search (needs the faiss '
                    "extra), or drop one with 'none' (default: keep what the index has, rebuilt if the clips changed)")
     b.add_argument('--nlist', type=positive_int, help='IVF cells (default: the square root of the number of clips)')
@@ -671,8 +768,10 @@ def _search_main(argv: Sequence[str] | None) -> int:
                                           ef_search=a.ef_search).items() if v is not None}
         if options and a.ann not in ANN_KINDS: raise ValueError('--nlist, --nprobe, --hnsw-m and --ef-* need --ann ivf or --ann hnsw')
         index = AudioIndex.build(a.model_dir, a.audio, a.index_dir, batch_size=a.batch_size, num_workers=a.num_workers,
-                                 progress=not a.no_progress, ann=a.ann, ann_options=options or None)
-        summary = dict(index=str(index.folder), clips=len(index), skipped=index.skipped, passed_over=index.passed_over, ann=index.ann)
+                                 progress=not a.no_progress, keep_silent=a.keep_silent, ann=a.ann, ann_options=options or None)
+        if index is None: return 0   # another process of `accelerate launch`: the main one reports
+        summary = dict(index=str(index.folder), clips=len(index), skipped=index.skipped, silent=index.silent,
+                       truncated=index.truncated, passed_over=index.passed_over, ann=index.ann, processes=process_group()[1])
         print(json.dumps(summary, indent=1) if a.json else f"{len(index)} clips in {index.folder}")
     else:
         index = AudioIndex.load(a.index_dir, model=a.model)

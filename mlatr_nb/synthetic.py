@@ -20,10 +20,10 @@ from .data import Item, Manifest, caption_table
 
 # %% auto #0
 __all__ = ['SYNTH_SR', 'SYNTH_KINDS', 'SYNTH_PITCH_HZ', 'SYNTH_PEAK', 'SYNTH_DURATIONS', 'SYNTH_DIRECTIONS', 'SYNTH_HISS_STD',
-           'SYNTH_FLOOR_STD', 'SYNTH_CAPTIONERS', 'SYNTH_TWIN_SUFFIX', 'SYNTH_LABELS', 'SYNTH_CHANGEABLE',
-           'SynthAttributes', 'random_attributes', 'render_clip', 'synthetic_clip', 'synthetic_captions',
-           'synthetic_layout', 'synthetic_dataset', 'synthetic_attributes', 'twin_groups', 'attribute_labels',
-           'change_attribute', 'counterfactual_accuracy', 'synthetic_tokenizer']
+           'SYNTH_FLOOR_STD', 'SYNTH_CAPTIONERS', 'SYNTH_TWIN_SUFFIX', 'FFMPEG_FORMATS', 'SYNTH_LABELS',
+           'SYNTH_CHANGEABLE', 'SynthAttributes', 'random_attributes', 'render_clip', 'synthetic_clip',
+           'synthetic_captions', 'synthetic_layout', 'synthetic_dataset', 'synthetic_attributes', 'twin_groups',
+           'write_clip', 'attribute_labels', 'change_attribute', 'counterfactual_accuracy', 'synthetic_tokenizer']
 
 # %% ../nbs/08_synthetic.ipynb #e5a0f685
 SYNTH_SR = 16_000   # Hz, the rate of CED and of `mlatr_nb.audio.SAMPLE_RATE`
@@ -354,6 +354,42 @@ def twin_groups(
     number = {k: n for n, k in enumerate(dict.fromkeys(keys))}
     return np.array([number[k] for k in keys], dtype=np.int64)
 
+
+# %% ../nbs/08_synthetic.ipynb #3dfcdbe7
+FFMPEG_FORMATS = {'.m4a': ('aac', 'mp4'), '.mp4': ('aac', 'mp4'), '.aac': ('aac', 'adts'), '.ac3': ('ac3', 'ac3'),
+                  '.wv': ('wavpack', 'wv'), '.mka': ('flac', 'matroska'), '.wma': ('wmav2', 'asf'), '.mp2': ('mp2', 'mp2')}
+"Extension -> (codec, container) that `write_clip` hands to FFmpeg; any other extension is libsndfile's."
+
+def write_clip(
+    path: str | os.PathLike,     # where to write; the extension picks the format
+    samples: np.ndarray,         # (channels, frames) or (frames,): float in [-1, 1], or int16 PCM
+    rate: int,                   # sample rate in Hz
+    codec: str | None = None,    # an FFmpeg codec instead of the extension's default, e.g. 'alac' for a lossless .m4a
+) -> Path:                       # the file written
+    "Write a clip in the format its file name asks for: libsndfile where it can, FFmpeg (PyAV) for the rest."
+    path, x = Path(path), np.atleast_2d(np.asarray(samples))
+    if path.suffix.lower() not in FFMPEG_FORMATS and codec is None:
+        import soundfile as sf
+        sf.write(path, x.T, rate); return path
+    import av
+    default, container = FFMPEG_FORMATS.get(path.suffix.lower(), (None, None))
+    pcm16 = x.dtype == np.int16
+    x = x if pcm16 else x.astype(np.float32)
+    layout = {1: 'mono', 2: 'stereo'}[len(x)]
+    with av.open(str(path), 'w', format=container) as out:
+        stream = out.add_stream(codec or default, rate=rate)
+        stream.layout = layout
+        if (codec or default) not in ('alac', 'flac', 'wavpack'): stream.bit_rate = 128_000   # WMA will not open without one
+        if pcm16 or (codec or default) == 'alac': stream.format = 's16p'
+        step = stream.codec_context.frame_size or 1024
+        if stream.format.name == 's16p' and not pcm16: x = (np.clip(x, -1, 1) * 32767).astype(np.int16)
+        for start in range(0, x.shape[1], step):
+            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(x[:, start:start + step]), format='s16p' if x.dtype == np.int16 else 'fltp',
+                                               layout=layout)
+            frame.sample_rate, frame.pts = rate, start
+            for packet in stream.encode(frame): out.mux(packet)
+        for packet in stream.encode(None): out.mux(packet)
+    return path
 
 # %% ../nbs/08_synthetic.ipynb #328dbcea
 SYNTH_LABELS = ('kind', 'pitch', 'loudness', 'direction', 'duration_bucket', 'background', 'then_kind', 'then_pitch')

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from .core import (PAPER_LANGS, add_debug_flag, check_lang, check_langs, default_device, positive_int,
-                           refuse_same_file, run_console_script)
+                           process_group, refuse_same_file, run_console_script)
 from .data import Manifest, read_manifest, merge_translations
 
 # %% auto #0
@@ -396,13 +396,6 @@ def _translate_parser():
     p.add_argument('--no-progress', action='store_true', help='no progress bar')
     return add_debug_flag(p)
 
-def _process_group():
-    "(rank, processes, state) under `accelerate launch` with several processes, else (0, 1, None)."
-    if int(os.environ.get('WORLD_SIZE', '1')) <= 1: return 0, 1, None
-    from accelerate import PartialState
-    state = PartialState(cpu=not torch.cuda.is_available())   # without cpu=True, accelerate gives CPU processes no group
-    return state.process_index, state.num_processes, state
-
 def _translate_main(argv: Sequence[str] | None) -> int:
     p = _translate_parser()
     a = p.parse_args(argv)
@@ -413,7 +406,7 @@ def _translate_main(argv: Sequence[str] | None) -> int:
     refuse_same_file(output, {'the manifest': local, '--cache': cache_path}, '--output')   # before anything is read or written
     refuse_same_file(cache_path, {'the manifest': local}, '--cache')
     manifest = read_manifest(a.manifest, format=a.format, root=a.root, check_audio=False)
-    rank, world, state = _process_group()
+    rank, world, state = process_group()
     if world > 1 and rank == 0: fold_cache_parts(cache_path)   # parts a killed run left: their work is not redone
     if state is not None: state.wait_for_everyone()
     cache = TranslationCache(cache_path)   # checked to be a cache before the engine loads

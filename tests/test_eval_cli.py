@@ -175,3 +175,20 @@ def test_input_errors_in_process(model_dir, manifest, tmp_path, capsys):
     assert not (tmp_path/'out').exists()
     with pytest.raises(SystemExit) as e: _in_process(capsys, '--model', model_dir, '--manifest', manifest, '--batch-size', '0')
     assert e.value.code == 2 and 'argument --batch-size: must be a positive integer, got 0' in capsys.readouterr().err
+
+
+def test_an_index_built_from_the_manifest_is_scored_without_embedding_again(console_run, model_dir, manifest, tmp_path):
+    "`mlatr-search build MODEL MANIFEST INDEX` keeps ids and captions; `mlatr-eval --index INDEX` scores its stored rows."
+    index = tmp_path/'index'
+    _run([console_script('mlatr-search'), 'build', model_dir, manifest, index, '--no-progress', '--num-workers', '0'])
+    out = tmp_path/'from-index'
+    r = _run([_console_script(), '--index', index, '--output-dir', out, '--batch-size', '2'])
+    assert 'embedding text' in r.stderr and 'embedding audio' not in r.stderr   # every clip's embedding came from the index
+    report = json.loads((out/'metrics.json').read_text(encoding='utf-8'))
+    full = json.loads((console_run[0]/'metrics.json').read_text(encoding='utf-8'))
+    assert report['model'] == str(model_dir)                       # the model that built the index
+    for lang in LANGS:
+        for d in ('t2a', 'a2t'):
+            for k, v in full['per_language'][lang][d].items(): assert report['per_language'][lang][d][k] == pytest.approx(v, abs=1e-6)
+    r = _run([_console_script(), '--output-dir', tmp_path/'x'], ok=False)
+    assert r.returncode == 1 and '--model and --manifest are both needed (or --index' in r.stderr
