@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Mapping, NamedTuple, Sequence
 
 import numpy as np
-import soundfile as sf
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
