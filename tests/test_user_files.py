@@ -136,8 +136,9 @@ def test_damaged_index_files_are_named(tmp_path, index):
 
 
 def test_a_query_naming_a_missing_sound_file_is_an_error_never_a_caption(tmp_path, library, index):
-    refused(cli('mlatr-search', 'query', index, tmp_path/'no-such-clip.wav'), 'No audio file at')
-    refused(cli('mlatr-search', 'query', index, 'birds.oga', '--lang', 'eng_Latn'), 'No audio file at birds.oga')
+    refused(cli('mlatr-search', 'query', index, tmp_path/'no-such-clip.wav'), f"No file at {tmp_path/'no-such-clip.wav'}")
+    refused(cli('mlatr-search', 'query', index, 'birds.oga', '--lang', 'eng_Latn'), 'No file at birds.oga')
+    refused(cli('mlatr-search', 'query', index, './takes/door.m4a', '--lang', 'eng_Latn'), 'No file at ./takes/door.m4a')
     wave = synthetic_clip((5, 1))[0][:16000 * 2]
     sf.write(tmp_path/'theme.oga', wave, 16000, format='OGG')   # a real file in a format the index does not collect
     r = cli('mlatr-search', 'query', index, tmp_path/'theme.oga', '-k', 1, '--json')
