@@ -323,10 +323,9 @@ def _old_index(folder: Path, fingerprint: str, quiet: bool = False) -> tuple[Aud
     return old, {(f['path'], f['size'], f['mtime_ns']): (np.asarray(e), f['seconds'], f.get('header_seconds'))
                  for f, e in zip(old.files, old.embeddings)}
 
-def _manifest_fields(source) -> dict[str, dict]:
+def _manifest_fields(m: Manifest | None) -> dict[str, dict]:
     "For a manifest: each audio file's clip id, captions and other fields, which its index rows keep; nothing for a folder."
-    if isinstance(source, (str, os.PathLike)) and not Path(source).is_file(): return {}
-    m = source if isinstance(source, Manifest) else read_manifest(source)
+    if m is None: return {}
     fields = {}
     for it in m:   # a file listed by two clips keeps the first clip's fields
         fields.setdefault(str(Path(it.audio).absolute()), dict(id=it.id, captions=it.captions, **({'extra': it.extra} if it.extra else {})))
@@ -349,10 +348,14 @@ def build(cls: AudioIndex,
     "Embed a sound collection into an index folder, reusing what an earlier or interrupted build already embedded."
     if ann not in (None, 'none', *ANN_KINDS): raise ValueError(f"ann must be one of {', '.join(ANN_KINDS)} or 'none', got {ann!r}")
     folder = Path(folder)
+    manifest = None
     if isinstance(source, (str, os.PathLike)) and Path(source).is_dir():
         files, passed = scan_folder(source)
         if not files: audio_files(source)    # raises, naming what was found instead
-    else: files, passed = audio_files(source), {}
+    else:                                    # read once: its files, then the ids and captions its rows keep
+        if not isinstance(source, Manifest) and not Path(source).is_file(): audio_files(source)   # raises: no folder or manifest
+        manifest = source if isinstance(source, Manifest) else read_manifest(source)
+        files, passed = audio_files(manifest), {}
     _check_index_folder(folder)              # before the model loads: a wrong folder is refused at once, untouched
     rank, world, state = process_group()     # under `accelerate launch`, every process embeds its share of the files
     m, model_source = _model(model)
@@ -361,7 +364,7 @@ def build(cls: AudioIndex,
     with FolderLock(folder/LOCK_FILE, 'index build', wait=True) if rank == 0 else nullcontext():
         if state is not None: state.wait_for_everyone()
         return cls._build_locked(m, model_source, source, files, folder, batch_size, num_workers, part_size, progress, ann, ann_options,
-                                 passed, keep_silent, _manifest_fields(source), (rank, world, state))
+                                 passed, keep_silent, _manifest_fields(manifest), (rank, world, state))
 
 def _summary(folder: Path, count: int, embedded_now: int, skipped: list, silent: list, truncated: list, passed: dict) -> str:
     "What the build says when it is done: one line for the index, then one line per file left out or cut off."
