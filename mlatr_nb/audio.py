@@ -22,7 +22,8 @@ from torch import Tensor, nn
 # %% auto #0
 __all__ = ['SAMPLE_RATE', 'N_FFT', 'WIN_LENGTH', 'HOP_LENGTH', 'N_MELS', 'F_MIN', 'F_MAX', 'TOP_DB', 'AMIN', 'BLOCK_FRAMES',
            'count_nonfinite', 'resample_blocks', 'DecodedAudio', 'decode_audio', 'load_audio', 'audio_seconds',
-           'frames_for_samples', 'padding_mask', 'collate_waveforms', 'MelOutput', 'MelFrontend']
+           'seekable_length', 'decode_window', 'frames_for_samples', 'padding_mask', 'collate_waveforms', 'MelOutput',
+           'MelFrontend']
 
 # %% ../nbs/01_audio.ipynb #27672d48
 SAMPLE_RATE = 16_000   # Hz: the rate CED was trained at
@@ -279,6 +280,48 @@ def audio_seconds(
         with _quiet_decoders(), (open(opened(), 'rb') if not isinstance(source, bytes) else opened()) as fh, av.open(fh) as c:
             return max(0.0, (c.duration or 0) / 1e6)   # FFmpeg's duration is in microseconds
     except Exception: return 0.0   # unreadable: found and reported when the audio is loaded
+
+# %% ../nbs/01_audio.ipynb #2e454991
+_SEEKABLE_SUBTYPES = ('PCM', 'FLOAT', 'DOUBLE', 'ULAW', 'ALAW')
+
+def seekable_length(
+    path: str | os.PathLike,  # an audio file
+) -> int | None:              # samples at 16 kHz, or None where the file cannot be read by window
+    "The 16 kHz length of a file libsndfile reads and seeks in exactly, from its header; None for every other file."
+    try: info = sf.info(os.fsencode(path))
+    except Exception: return None
+    if info.frames <= 0 or not (info.subtype.startswith(_SEEKABLE_SUBTYPES) or info.format == 'FLAC'): return None
+    if info.format in ('WAV', 'WAVEX', 'AIFF') and _wav_aiff_frames(path) not in (None, info.frames): return None   # cut off
+    return info.frames if info.samplerate == SAMPLE_RATE else math.ceil(info.frames * SAMPLE_RATE / info.samplerate)
+
+def decode_window(
+    path: str | os.PathLike,  # a file for which `seekable_length` is not None
+    start: int,               # first sample of the window, at 16 kHz
+    length: int,              # samples in the window, at 16 kHz
+) -> Tensor | None:           # `load_audio(path)[start:start + length]`, or None if the file holds fewer frames than it says
+    "A window of a file's 16 kHz mono signal, reading only that part of the file and the resampler's margins."
+    where = f"audio file '{path}'"
+    with sf.SoundFile(os.fsencode(path)) as f:
+        rate, frames = f.samplerate, f.frames
+        n16 = frames if rate == SAMPLE_RATE else math.ceil(frames * SAMPLE_RATE / rate)
+        if not (0 <= start and 1 <= length and start + length <= n16):
+            raise ValueError(f"{where}: window {start}+{length} is outside its {n16} samples at 16 kHz")
+        if rate == SAMPLE_RATE: lo, hi, first = start, start + length, 0
+        else:
+            g = math.gcd(rate, SAMPLE_RATE)
+            period, out_period = rate // g, SAMPLE_RATE // g
+            p0 = start // out_period                                   # the resampler's periods the window touches
+            p1 = -(-(start + length) // out_period)
+            margin = _resample_margin(period, out_period)
+            lo, hi = max(0, p0 * period - margin), min(frames, p1 * period + margin)
+            first = (p0 * period - lo) // period * out_period + start - p0 * out_period
+        f.seek(lo)
+        block = f.read(hi - lo, dtype='float32', always_2d=True)
+    if len(block) < hi - lo: return None
+    x = torch.from_numpy(block).mean(dim=1)
+    if bad := count_nonfinite(x): raise ValueError(f"{where}: contains {bad} NaN or Inf samples")
+    y = x if rate == SAMPLE_RATE else torchaudio.functional.resample(x, rate, SAMPLE_RATE)
+    return y[first:first + length].clone()
 
 # %% ../nbs/01_audio.ipynb #a40d4d83
 def frames_for_samples(

@@ -15,6 +15,7 @@ from typing import Mapping, NamedTuple
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 from safetensors.torch import load_file as _load_safetensors, save_file as _save_safetensors
 
 from fastcore.basics import patch
@@ -277,6 +278,7 @@ class CEDEncoder(nn.Module):
         self.norm = nn.LayerNorm(c.embed_dim, eps=1e-6)
         self.outputlayer = (nn.Sequential(nn.LayerNorm(c.embed_dim), nn.Linear(c.embed_dim, c.num_classes))
                             if c.with_head else None)
+        self.grad_checkpointing = False   # see `set_grad_checkpointing`
         self.apply(_init_weights)
         if c.block_init_std != CEDConfig.block_init_std:   # drawn again, so that CED's own scale keeps its random stream
             self.blocks.apply(lambda m: _init_weights(m, c.block_init_std))
@@ -309,10 +311,26 @@ def _normalise_mels(self: CEDEncoder, mel: torch.Tensor, frame_mask: torch.Tenso
     "Apply `init_bn` to the real frames only and set every padded frame to 0."
     b, m, f = mel.shape
     real = mel.transpose(1, 2)[frame_mask]                 # (n_real, n_mels): all real frames of the batch
-    normed = self.init_bn(real.T[None, None])[0, 0].T      # BatchNorm sees (1, 1, n_mels, n_real)
+    # BatchNorm sees (1, n_mels, 1, n_real). It must be a contiguous copy: on a transposed view PyTorch's CPU kernel
+    # (2.9) computes wrong weight and bias gradients whenever the incoming gradient is laid out differently (see below)
+    normed = self.init_bn(real.T.contiguous()[None, None])[0, 0].T
     out = mel.new_zeros(b, f, m)
     out[frame_mask] = normed.to(out.dtype)
     return out.transpose(1, 2)
+
+@patch
+def set_grad_checkpointing(self: CEDEncoder,
+                           enable: bool = True,  # recompute each block's activations during backward instead of keeping them
+                          ) -> CEDEncoder:
+    "Activation checkpointing of the transformer blocks while training (timm's name); the outputs and gradients are unchanged."
+    self.grad_checkpointing = bool(enable)
+    return self
+
+@patch
+def _run_block(self: CEDEncoder, block: nn.Module, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    if self.grad_checkpointing and torch.is_grad_enabled():   # non-reentrant: works under DDP and with inputs that need no grad
+        return checkpoint(block, x, mask, use_reentrant=False)
+    return block(x, mask)
 
 @patch
 def encode_chunks(self: CEDEncoder,
@@ -326,10 +344,10 @@ def encode_chunks(self: CEDEncoder,
     x = x.flatten(2).transpose(1, 2)                        # (N, n_freq * T, D), frequency-major
     mask = patch_token_mask(n_valid, n_time, n_freq)
     if bool(mask.all()):
-        for block in self.blocks: x = block(x)
+        for block in self.blocks: x = self._run_block(block, x)
         return self.norm(x), mask
     real = x[mask]                                          # (n_real, D): the blocks skip the padding's work
-    for block in self.blocks: real = block(real, mask)
+    for block in self.blocks: real = self._run_block(block, real, mask)
     real = self.norm(real)
     out = real.new_zeros(*mask.shape, real.shape[-1])
     out[mask] = real

@@ -310,15 +310,23 @@ class _CachedEmbed(torch.autograd.Function):
     def backward(ctx, grad_out):
         params = ctx.saved_tensors
         grads = [None] * len(params)
+        def add_into(i):                          # each parameter's chunk gradient is added as soon as it exists, so that
+            def hook(g):                          # only one extra parameter-sized tensor is alive, not a whole tower's worth
+                grads[i] = g.clone() if grads[i] is None else grads[i].add_(g)
+                return torch.zeros((), dtype=g.dtype, device=g.device).expand_as(g)   # what autograd.grad returns: no memory
+            return hook
+        handles = [p.register_hook(add_into(i)) for i, p in enumerate(params)]
         enabled, dtype = ctx.autocast
-        for chunk, rng, g in zip(ctx.chunks, ctx.rng, grad_out.split(ctx.sizes)):
-            with _replayed_rng(rng, ctx.device), torch.enable_grad(), \
-                 torch.autocast(ctx.device.type, dtype=dtype, enabled=enabled):
-                out = _call(ctx.encoder, chunk)
-            if not out.requires_grad: continue
-            part = torch.autograd.grad(out, params, g.to(out.dtype), allow_unused=True)
-            grads = [a if b is None else b if a is None else a.add_(b) for a, b in zip(grads, part)]
-            del out, part                         # free this chunk's graph before the next one
+        try:
+            for chunk, rng, g in zip(ctx.chunks, ctx.rng, grad_out.split(ctx.sizes)):
+                with _replayed_rng(rng, ctx.device), torch.enable_grad(), \
+                     torch.autocast(ctx.device.type, dtype=dtype, enabled=enabled):
+                    out = _call(ctx.encoder, chunk)
+                if not out.requires_grad: continue
+                torch.autograd.grad(out, params, g.to(out.dtype), allow_unused=True)
+                del out                           # free this chunk's graph before the next one
+        finally:
+            for h in handles: h.remove()
         return (None, None, *grads)
 
 # %% ../nbs/05_losses.ipynb #e89ad86e

@@ -20,6 +20,7 @@ from torch import Tensor, nn
 from fastcore.basics import patch
 
 from .core import atomic_write, expand_langs, load_safetensors, load_torch_file, module_device
+from .losses import cached_embed
 from .audio import SAMPLE_RATE, MelFrontend, audio_seconds, collate_waveforms, count_nonfinite, frames_for_samples, load_audio
 from .ced import (
     CED_SIZES, CEDConfig, CEDEncoder, ced_config, convert_ced_state_dict, count_chunks, load_ced_checkpoint, read_ced_state_dict)
@@ -285,19 +286,47 @@ def tokenize(self: MLCLAP,
     if self.config.caption_style == 'mlclap': texts = [mlclap_caption(t) for t in ([texts] if isinstance(texts, str) else texts)]
     return self.tokenizer(texts, lang, ids=self.text_tower.id_convention)
 
+def _trainable(*modules: nn.Module) -> list[Tensor]:
+    return [p for m in modules for p in m.parameters() if p.requires_grad]
+
+def _check_chunk(chunk, name: str):
+    if chunk is not None and (isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1):
+        raise ValueError(f"{name} must be a positive number of rows or None, got {chunk!r}")
+
 @patch
 def forward(self: MLCLAP,
             waveforms: Tensor | None = None,       # (Na, T) padded 16 kHz audio batch, or None
             lengths: Tensor | None = None,         # (Na,) real samples per clip
             input_ids: Tensor | None = None,       # (Nt, L) caption token ids, or None
             attention_mask: Tensor | None = None,  # (Nt, L) caption mask
+            audio_chunk: int | None = None,        # gradient caching: run the audio side this many clips at a time, keeping no activations
+            text_chunk: int | None = None,         # the same for captions (see `cached_embed` in 05_losses)
             ) -> MLCLAPOutput:
     "Embed an audio batch and/or a caption batch (normalised, differentiable) and return them with the temperature."
     if waveforms is None and input_ids is None: raise ValueError("MLCLAP.forward needs waveforms, input_ids, or both.")
     if input_ids is not None and attention_mask is None: raise ValueError("input_ids need their attention_mask.")
-    audio = None if waveforms is None else self.encode_audio(waveforms, lengths)
-    text = None if input_ids is None else self.encode_text(input_ids, attention_mask)
+    _check_chunk(audio_chunk, 'audio_chunk'); _check_chunk(text_chunk, 'text_chunk')
+    if audio_chunk and self.audio_tower.init_bn.training and torch.is_grad_enabled():
+        raise ValueError("audio_chunk needs the mel BatchNorm in eval mode (frozen statistics): in training mode each chunk "
+                         "would be normalised by its own statistics, and the recomputation would update them twice")
+    audio = text = None
+    if waveforms is not None:
+        audio_in = (waveforms,) if lengths is None else (waveforms, torch.as_tensor(lengths))
+        audio = (self.encode_audio(*audio_in) if audio_chunk is None else
+                 cached_embed(self.encode_audio, audio_in, audio_chunk, _trainable(self.audio_tower, self.audio_proj)))
+    if input_ids is not None:
+        text = (self.encode_text(input_ids, attention_mask) if text_chunk is None else
+                cached_embed(self.encode_text, (input_ids, attention_mask), text_chunk, _trainable(self.text_tower, self.text_proj)))
     return MLCLAPOutput(audio, text, self.tau)
+
+@patch
+def set_activation_checkpointing(self: MLCLAP,
+                                 enable: bool = True,  # recompute the towers' block activations during backward
+                                ) -> MLCLAP:
+    "Activation checkpointing in both towers (CED blocks, SONAR layers): less memory, the same outputs and gradients."
+    self.audio_tower.set_grad_checkpointing(enable)
+    self.text_tower.set_activation_checkpointing(enable)
+    return self
 
 # %% ../nbs/04_model.ipynb #364aa6dc
 def plan_audio_batches(

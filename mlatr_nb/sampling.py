@@ -7,7 +7,7 @@ Docs: https://mlatr-nb.github.io/mlatr_nb/sampling.html.md"""
 
 # %% ../nbs/09_sampling.ipynb #905d01d1
 from __future__ import annotations
-import io, math, re, warnings
+import io, math, os, re, warnings
 from dataclasses import dataclass
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Callable, NamedTuple
@@ -16,14 +16,14 @@ import numpy as np
 import torch
 
 from .core import LANGUAGES, check_lang
-from .audio import SAMPLE_RATE, audio_seconds, collate_waveforms, load_audio
+from .audio import SAMPLE_RATE, audio_seconds, collate_waveforms, decode_window, load_audio, seekable_length
 from .data import Item, Manifest, _requested_langs, aligned_captions
 
 # %% auto #0
 __all__ = ['UNSPACED_SCRIPTS', 'estimate_tokens', 'CaptionPair', 'KCLExample', 'CACLExample', 'InfoNCESampler', 'LESampler',
            'KCLSampler', 'CACLSampler', 'audio_durations', 'length_bucketed_batches', 'padding_fraction',
-           'grouped_batches', 'Skipped', 'example_slots', 'random_crop', 'ExampleDataset', 'decode_embedded_audio',
-           'ExampleBatch', 'collate_examples', 'example_loader', 'SkipLog']
+           'grouped_batches', 'Skipped', 'example_slots', 'random_crop', 'load_random_crop', 'ExampleDataset',
+           'decode_embedded_audio', 'ExampleBatch', 'collate_examples', 'example_loader', 'SkipLog']
 
 # %% ../nbs/09_sampling.ipynb #2b1a564d
 UNSPACED_SCRIPTS = frozenset({'Hans', 'Hant', 'Jpan', 'Thai', 'Laoo', 'Khmr', 'Mymr', 'Tibt'})
@@ -318,6 +318,18 @@ def random_crop(
     start = int(rng.integers(len(wave) - max_samples + 1))
     return wave[start:start + max_samples]
 
+def load_random_crop(
+    path: str | os.PathLike,      # an audio file
+    max_samples: int,             # the longest window to keep, at 16 kHz
+    rng: np.random.Generator,     # draws where the window starts
+) -> torch.Tensor:
+    "`random_crop(load_audio(path), max_samples, rng)`, reading only the window from files that allow it (`decode_window`)."
+    n = seekable_length(path)
+    if n is None or n <= max_samples: return random_crop(load_audio(path), max_samples, rng)
+    start = int(rng.integers(n - max_samples + 1))        # the draw `random_crop` makes
+    window = decode_window(path, start, max_samples)
+    return window if window is not None else load_audio(path)[start:start + max_samples]
+
 class ExampleDataset(torch.utils.data.Dataset):
     "Load an example record's waveform and captions; an unreadable clip gives a `Skipped` instead of an error."
     def __init__(self,
@@ -335,10 +347,14 @@ class ExampleDataset(torch.utils.data.Dataset):
     def __getitem__(self, example) -> dict | Skipped:
         it = self.manifest[example.clip]
         slots = example_slots(self.manifest, example)
-        try: wave = load_audio(it.audio) if it.audio_bytes is None else decode_embedded_audio(it)
+        rng = np.random.default_rng([self.seed, example.clip])   # the window depends on the clip, not on the worker
+        try:
+            if it.audio_bytes is not None: wave = decode_embedded_audio(it)
+            elif self.crop is not None: wave = load_random_crop(it.audio, self.crop, rng)
+            else: wave = load_audio(it.audio)
         except (OSError, RuntimeError, ValueError) as e:   # soundfile's errors are RuntimeErrors
             return Skipped(example.clip, it.id, str(it.audio), str(e))
-        if self.crop is not None: wave = random_crop(wave, self.crop, np.random.default_rng([self.seed, example.clip]))
+        if self.crop is not None and it.audio_bytes is not None: wave = random_crop(wave, self.crop, rng)
         return dict(clip=example.clip, wave=wave, texts=[t for t, _ in slots], langs=[l for _, l in slots])
 
 def decode_embedded_audio(

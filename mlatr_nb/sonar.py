@@ -514,6 +514,18 @@ class SonarTextTower(nn.Module):
         layout = _import_sonar().BatchLayout.of(input_ids, seq_lens=lens.tolist())
         return self.encoder(input_ids, layout).sentence_embeddings
 
+    def set_activation_checkpointing(self,
+                                     enable: bool = True,  # recompute each layer's activations during backward
+                                    ) -> 'SonarTextTower':
+        "Activation checkpointing of the encoder layers while training (`hf` backend); outputs and gradients are unchanged."
+        if self.backend != 'hf':
+            if enable: raise ValueError("activation checkpointing needs backend='hf': sonar-space's encoder has no switch for it; "
+                                        "train on the 'hf' backend (the two give the same embeddings, see above)")
+            return self
+        if enable: self.encoder.gradient_checkpointing_enable(gradient_checkpointing_kwargs=dict(use_reentrant=False))
+        else: self.encoder.gradient_checkpointing_disable()
+        return self
+
     def encode(self,
                texts: str | Sequence[str],  # captions
                lang: str | Sequence[str],   # one NLLB code for all, or one per caption

@@ -105,6 +105,9 @@ class TrainConfig:
     epochs: int = field(default=32, metadata={'help': 'passes over the data'})
     max_train_seconds: float = field(default=10.0, metadata={'help': 'train on a random window of this length of longer clips, drawn anew each epoch (0: whole clips)'})
     max_steps: int | None = field(default=None, metadata={'help': 'stop after this many optimizer steps (default: all epochs)'})
+    text_chunk: int | None = field(default=None, metadata={'help': "gradient caching: embed a step's captions this many at a time, keeping only the embeddings; backward recomputes one chunk at a time (same loss and gradients, one more forward of the text tower). What KCL at the papers' batch needs: its batches carry every language (default: all at once)"})
+    audio_chunk: int | None = field(default=None, metadata={'help': "gradient caching for the audio tower: clips per recomputed chunk (needs --mel-norm frozen; default: all at once)"})
+    activation_checkpointing: bool = field(default=False, metadata={'help': "keep only each CED block's and SONAR layer's input and recompute the layer during backward (same gradients; a quarter more time per step at the papers' scale on a CPU)"})
     mixed_precision: Literal['no', 'fp16', 'bf16'] = field(default='no', metadata={'help': "autocast dtype (accelerate); 'bf16' is faster on GPUs and on CPUs with AVX512-BF16 or AMX, but on a CPU its results depend on which of those the CPU has"})
     # the loop
     seed: int = field(default=0, metadata={'help': 'seeds the weights, the samplers, the batches and dropout'})
@@ -131,6 +134,11 @@ class TrainConfig:
             if isinstance(v, bool) or not isinstance(v, int) or v < 0: raise ValueError(f"{k} must be an integer >= 0, got {v!r}")
         if self.audio_depth is not None and (isinstance(self.audio_depth, bool) or not isinstance(self.audio_depth, int) or self.audio_depth < 1):
             raise ValueError(f"audio_depth must be a positive integer, got {self.audio_depth!r}")
+        for k in ('text_chunk', 'audio_chunk'):
+            v = getattr(self, k)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1): raise ValueError(f"{k} must be a positive integer, got {v!r}")
+        if self.audio_chunk and self.mel_norm == 'batch':
+            raise ValueError("audio_chunk needs mel_norm 'frozen': with 'batch', each chunk would be normalised by its own statistics")
         if self.max_steps is not None and (isinstance(self.max_steps, bool) or not isinstance(self.max_steps, int) or self.max_steps < 1):
             raise ValueError(f"max_steps must be a positive integer, got {self.max_steps!r}")
         if isinstance(self.audio_block_init_std, bool) or not isinstance(self.audio_block_init_std, (int, float)) \
@@ -755,8 +763,9 @@ RUN_FILES = ('train_config.json', 'log.jsonl', 'checkpoints', 'final', 'eval', '
 RUN_LOCK = '.mlatr-train.lock'
 "Held by the run training in a folder."
 RESUMABLE_SETTINGS = ('epochs', 'max_steps', 'checkpoint_every', 'keep_checkpoints', 'eval_every_epoch', 'eval_batch_size',
-                      'eval_data', 'eval_langs', 'synthetic_eval_clips', 'num_workers', 'progress', 'resume', 'overwrite')
-"Settings a resumed run may change: how long it runs, how often it saves and evaluates, and how it shows progress."
+                      'eval_data', 'eval_langs', 'synthetic_eval_clips', 'num_workers', 'progress', 'resume', 'overwrite',
+                      'text_chunk', 'audio_chunk', 'activation_checkpointing')
+"Settings a resumed run may change: how long it runs, how often it saves and evaluates, how it shows progress, and how a step spends memory."
 _PATH_SETTINGS = ('data', 'eval_data', 'init', 'init_audio', 'init_text', 'tokenizer', 'targets', 'teachers', 'synthetic_root',
                   'output_dir')
 
@@ -906,7 +915,8 @@ def _micro_step(model, unwrapped: MLCLAP, batch, cfg: TrainConfig, accelerator, 
     tokens = unwrapped.tokenize(texts, langs)
     with accelerator.autocast():
         out = model(batch.waveforms.to(device), batch.lengths.to(device),
-                    tokens['input_ids'].to(device), tokens['attention_mask'].to(device))
+                    tokens['input_ids'].to(device), tokens['attention_mask'].to(device),
+                    audio_chunk=cfg.audio_chunk, text_chunk=cfg.text_chunk)
     b = len(batch)
     text = out.text.reshape(n_slots, b, -1).transpose(0, 1).reshape(b, -1)   # row i: all of example i's slots
     audio = gather_rows(out.audio, sizes)
@@ -943,6 +953,7 @@ def _train_locked(cfg: TrainConfig, acc, t_start: float) -> TrainResult:
         targets = prepare_targets(cfg, data, acc)
         seed_everything(cfg.seed)   # embedding or reusing the teachers must not change what follows
     model = build_model(cfg, data.tokenizer)
+    if cfg.activation_checkpointing: model.set_activation_checkpointing()
     if cfg.mel_norm == 'frozen' and not (cfg.init or cfg.init_audio): calibrate_mel_norm(model, data.train)
     sampler = make_sampler(cfg, data.train, model.tokenizer)
     durations = audio_durations(data.train)

@@ -51,6 +51,23 @@ def distill_runs(runs):
     return root, killed_at, resumed
 
 
+@pytest.fixture(scope='module')
+def cached_runs(runs):
+    "KCL with gradient caching on both towers and activation checkpointing, with dropout: the replayed masks must resume too."
+    root = runs[0]
+    extra = ['--objective', 'kcl', '--text-chunk', '5', '--audio-chunk', '3', '--activation-checkpointing']
+    killed_at, resumed = kill_and_resume(root/'synthetic', root/'cached-whole', root/'cached-killed', *extra)
+    return root, killed_at, resumed
+
+
+def test_cached_resumes_exactly(cached_runs):
+    root, killed_at, resumed = cached_runs
+    assert killed_at < N_STEPS and 'resumed from' in resumed.stdout + resumed.stderr
+    whole, again = losses(root/'cached-whole'), losses(root/'cached-killed')
+    assert list(whole) == list(range(1, N_STEPS + 1)) and again == whole
+    assert_same_weights(weights(root/'cached-whole'), weights(root/'cached-killed'), rtol=0, atol=0)
+
+
 def test_distill_resumes_exactly(distill_runs):
     root, killed_at, resumed = distill_runs
     assert killed_at < N_STEPS and 'resumed from' in resumed.stdout + resumed.stderr
