@@ -1,4 +1,5 @@
-"""The papers' scale: CED-Base + SONAR basic (the published shapes, 852 M parameters, the full 256,206-row token table),
+"""The papers' scale: CED-Base + SONAR basic (the published shapes, 855 M parameters with the projection heads,
+the full 256,206-row token table),
 built at random, taking real AdamW steps at ML-CLAP's and ATRI's batch of 24.
 
 Each case is one objective and one way of spending memory:
@@ -29,8 +30,10 @@ What it prints per case:
 With no case flags it runs the table: the three objectives plain, KCL cached (text chunks of 24, and then audio chunks
 of 8 too), each with and without activation checkpointing, at 10 s and 30 s. On the CPU every case runs in its own
 process (its own peak); on a GPU in one process, resetting the peak between cases, followed by KCL with
-`--mixed-precision bf16`, with fused AdamW, with `torch.compile` on both towers, and a check of which
-scaled_dot_product_attention kernel runs for CED's masked attention and SONAR's padded attention.
+`--mixed-precision bf16`, with fused AdamW, with `torch.compile` on both towers, after a check of which
+scaled_dot_product_attention kernel runs for CED's masked attention and SONAR's padded attention. On this 2-core CPU a
+case takes 2-5 minutes, so the whole table about 80; the figures in the training chapter are single cases run with
+`--malloc mmap`, which the CPU needs for KCL to fit (see `--malloc`).
 
 Run: python benchmarks/bench_scale.py [--device cpu|cuda] [--objective kcl] [--clip-seconds 10] [--text-chunk 24]
        [--audio-chunk 8] [--activation-checkpointing] [--mixed-precision bf16] [--compile] [--fused-adam] [--steps N] [--json]
@@ -334,6 +337,9 @@ def main(argv=None):
     print(f"batch {BATCH}, captions of {a.caption_tokens} tokens, {steps} timed step(s) after one warm-up", flush=True)
     if not a.json: print(HEADER, flush=True)
     results, model = [], None
+    if a.device == 'cuda':                                  # before any case compiles the towers
+        model = build_model('cuda', a.audio_size, a.text_size)
+        for tower, kernels in sdpa_kernels(model, 'cuda').items(): print(f"attention in {tower}: {', '.join(kernels) or 'none found'}")
     for c in cases:
         c = dict(c, **common); c.setdefault('clip_seconds', a.clip_seconds)
         c.setdefault('count_flops', not (a.no_flop_count or c.get('activation_checkpointing')))
@@ -359,12 +365,10 @@ def main(argv=None):
                 r = dict(case=case_name(c), error=f"CUDA out of memory: {str(e).splitlines()[0]}")
             except Exception as e:                          # e.g. a compile failure: report it, go on
                 r = dict(case=case_name(c), error=f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
+            if model is not None: model.zero_grad(set_to_none=True)   # a failed case may leave its gradients
             torch.cuda.empty_cache()
         results.append(r)
         print(json.dumps(r) if a.json else fmt_row(r, peak, matmul), flush=True)
-    if a.device == 'cuda':
-        model = model or build_model('cuda', a.audio_size, a.text_size)
-        for tower, kernels in sdpa_kernels(model, 'cuda').items(): print(f"attention in {tower}: {', '.join(kernels) or 'none found'}")
     with torch.device('meta'): n = sum(p.numel() for p in build_model('meta', a.audio_size, a.text_size).parameters())
     print(f"\n{n / 1e6:.0f} M parameters: weights, gradients and AdamW's two states take {16 * n / GIB:.1f} GB in float32 "
           f"before any activation ({4 * n / GIB:.1f} GB each)", flush=True)
