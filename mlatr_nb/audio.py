@@ -75,10 +75,16 @@ def _array_to_tensor(x, sr) -> tuple[Tensor, int]:
 BLOCK_FRAMES = 1 << 16
 "Frames read from a file at a time: a long file is never held whole at its own rate and channel count."
 
-def _resample_margin(period: int, out_period: int) -> int:
-    "Input samples, whole periods, that reach past torchaudio's sinc kernel (default settings) on either side of a block."
+def _resample_periods(rate: int) -> tuple[int, int, int]:
+    "torchaudio's resampling period from `rate` to 16 kHz, in input and output samples, and the input margin, whole periods, that reaches past its sinc kernel (default settings) on either side of a block."
+    g = math.gcd(rate, SAMPLE_RATE)
+    period, out_period = rate // g, SAMPLE_RATE // g
     half_width = math.ceil(6 * period / (0.99 * min(period, out_period)))
-    return period * (half_width // period + 2)
+    return period, out_period, period * (half_width // period + 2)
+
+def _resampled_length(frames: int, rate: int) -> int:
+    "Samples at 16 kHz that torchaudio makes of `frames` at `rate`."
+    return frames if rate == SAMPLE_RATE else math.ceil(frames * SAMPLE_RATE / rate)
 
 def resample_blocks(
     blocks: Iterator[Tensor],   # consecutive 1-D float32 pieces of one signal at `rate`, any lengths
@@ -86,9 +92,7 @@ def resample_blocks(
 ) -> Iterator[Tensor]:          # consecutive 1-D pieces of the signal at `SAMPLE_RATE`
     "Resample a signal that arrives in pieces: the output equals `torchaudio.functional.resample` of the whole signal."
     if rate == SAMPLE_RATE: yield from blocks; return
-    g = math.gcd(rate, SAMPLE_RATE)
-    period, out_period = rate // g, SAMPLE_RATE // g
-    margin = _resample_margin(period, out_period)
+    period, out_period, margin = _resample_periods(rate)
     step = period * max(1, BLOCK_FRAMES // period)
     buf, start, done = torch.zeros(0), 0, 0   # buf holds the input from sample `start`; outputs before input `done` are given
     def outputs(lo: int, hi: int | None) -> Tensor:   # resample input [lo, hi) and keep the outputs of the periods from `done`
@@ -210,7 +214,7 @@ def _decode_source(source: _Source, where: str, shared_memory: bool = False) -> 
             x = torch.from_numpy(block).mean(dim=1)
             bad += int((~torch.isfinite(x)).sum())
             yield x
-    expected = math.ceil((source.header_frames or 0) * SAMPLE_RATE / source.rate)
+    expected = _resampled_length(source.header_frames or 0, source.rate)
     out, n = torch.empty(expected), 0
     if shared_memory and expected: out.share_memory_()   # a DataLoader worker would otherwise copy the result there to hand it over
     for piece in resample_blocks(mono(), source.rate):
@@ -292,7 +296,7 @@ def seekable_length(
     except Exception: return None
     if info.frames <= 0 or not (info.subtype.startswith(_SEEKABLE_SUBTYPES) or info.format == 'FLAC'): return None
     if info.format in ('WAV', 'WAVEX', 'AIFF') and _wav_aiff_frames(path) not in (None, info.frames): return None   # cut off
-    return info.frames if info.samplerate == SAMPLE_RATE else math.ceil(info.frames * SAMPLE_RATE / info.samplerate)
+    return _resampled_length(info.frames, info.samplerate)
 
 def decode_window(
     path: str | os.PathLike,  # a file for which `seekable_length` is not None
@@ -303,16 +307,14 @@ def decode_window(
     where = f"audio file '{path}'"
     with sf.SoundFile(os.fsencode(path)) as f:
         rate, frames = f.samplerate, f.frames
-        n16 = frames if rate == SAMPLE_RATE else math.ceil(frames * SAMPLE_RATE / rate)
+        n16 = _resampled_length(frames, rate)
         if not (0 <= start and 1 <= length and start + length <= n16):
             raise ValueError(f"{where}: window {start}+{length} is outside its {n16} samples at 16 kHz")
         if rate == SAMPLE_RATE: lo, hi, first = start, start + length, 0
         else:
-            g = math.gcd(rate, SAMPLE_RATE)
-            period, out_period = rate // g, SAMPLE_RATE // g
+            period, out_period, margin = _resample_periods(rate)
             p0 = start // out_period                                   # the resampler's periods the window touches
             p1 = -(-(start + length) // out_period)
-            margin = _resample_margin(period, out_period)
             lo, hi = max(0, p0 * period - margin), min(frames, p1 * period + margin)
             first = (p0 * period - lo) // period * out_period + start - p0 * out_period
         f.seek(lo)
