@@ -6,7 +6,7 @@ Docs: https://mlatr-nb.github.io/mlatr_nb/core.html.md"""
 
 # %% ../nbs/00_core.ipynb #ce26f9fe
 from __future__ import annotations
-import argparse, json, os, pickle, random, re, socket, sys, tempfile, time, traceback, warnings, zipfile
+import argparse, json, os, pickle, random, re, socket, sys, tempfile, textwrap, time, traceback, warnings, zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -19,7 +19,7 @@ __all__ = ['LANGUAGES', 'SONAR_LANGS', 'PAPER_LANGS', 'DEBUG_ENV', 'Language', '
            'seed_everything', 'default_device', 'process_group', 'autocast_dtype', 'module_device', 'file_sha256',
            'state_fingerprint', 'current_umask', 'atomic_write', 'same_file', 'refuse_same_file', 'FolderBusyError',
            'FolderLock', 'load_safetensors', 'load_torch_file', 'expected_errors', 'error_line', 'add_debug_flag',
-           'run_console_script', 'positive_int', 'non_negative_int']
+           'run_console_script', 'positive_int', 'non_negative_int', 'ManPageFormatter', 'man_page']
 
 # %% ../nbs/00_core.ipynb #86ab561b
 _SONAR_LANGUAGE_NAMES = (
@@ -447,3 +447,56 @@ def non_negative_int(
 ) -> int:
     "argparse `type` for a count that may be 0: the integer `text` names, which must be at least 0."
     return _int_at_least(text, 0, 'an integer >= 0')
+
+# %% ../nbs/00_core.ipynb #6b5dec34
+def _says_default(help: str) -> bool: return bool(re.search(r'\(default|default:|the default\b', help))
+
+class ManPageFormatter(argparse.RawDescriptionHelpFormatter):
+    "Console-script help: each flag once and hyphenated, switches bare, each default once; epilogs kept as written."
+    def _format_action_invocation(self, action):
+        if not action.option_strings: return super()._format_action_invocation(action)
+        long = [s for s in action.option_strings if s.startswith('--')]
+        first = ([s for s in long if '_' not in s] or long)[:1]   # its one spelling; older ones and aliases still work, unseen
+        shown = [s for s in action.option_strings if not s.startswith('--')] + first
+        if action.nargs == 0 or (action.nargs == '?' and action.const is True): return ', '.join(shown)
+        args = self._format_args(action, self._get_default_metavar_for_optional(action))
+        return ', '.join(f'{s} {args}' for s in shown)
+
+    def _get_help_string(self, action):
+        text, d = action.help or '', action.default
+        if (not action.option_strings or action.nargs == 0 or d is None or d is False or d == argparse.SUPPRESS
+                or (isinstance(d, (list, tuple)) and not d) or _says_default(text)): return text
+        shown = ' '.join(map(str, d)) if isinstance(d, (list, tuple)) else str(d)
+        return f"{text} (default: {shown.replace('%', '%%')})"   # argparse %-formats help strings
+
+def man_page(
+    parser: argparse.ArgumentParser,           # a console script's parser, every flag added
+    groups: dict[str, Sequence[str]],          # group title -> the dests of its flags, in the order shown
+    examples: Sequence[str] = (),              # command lines, each shown indented under "examples:"
+) -> argparse.ArgumentParser:
+    "Sort a parser's flags into headed groups, put `--help` and `--debug` last under 'general', and add the examples."
+    by_dest = {}   # a switch pair such as --progress / --no-progress shares one dest
+    for a in parser._actions:
+        if a.option_strings: by_dest.setdefault(a.dest, []).append(a)
+    unknown = [d for ds in groups.values() for d in ds if d not in by_dest]
+    if unknown: raise ValueError(f"man_page: {parser.prog} has no flag for {', '.join(unknown)}")
+    placed = [d for ds in groups.values() for d in ds]
+    twice = sorted({d for d in placed if placed.count(d) > 1})
+    if twice: raise ValueError(f"man_page: {', '.join(twice)} in more than one group")
+    stray = [d for d in by_dest if d not in placed and d not in ('help', 'debug')]
+    if stray: raise ValueError(f"man_page: {parser.prog}'s {', '.join(stray)} in no group")
+    for title, dests in groups.items():
+        group = parser.add_argument_group(title)
+        for action in (a for d in dests for a in by_dest[d]):
+            for old in parser._action_groups:
+                if action in old._group_actions: old._group_actions.remove(action)
+            group._group_actions.append(action)
+    parser._optionals.title = 'general'
+    parser._action_groups.remove(parser._optionals); parser._action_groups.append(parser._optionals)
+    parser.formatter_class = ManPageFormatter
+    if parser.description and '\n' not in parser.description:   # kept as written, so wrapped here once
+        parser.description = textwrap.fill(parser.description, 100)
+    if examples:
+        shown = 'examples:\n' + '\n'.join('  ' + e.replace('\n', '\n  ') for e in examples)   # a continued line stays indented
+        parser.epilog = shown + (f'\n\n{parser.epilog}' if parser.epilog else '')
+    return parser

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .core import add_debug_flag, atomic_write, check_lang, positive_int, refuse_same_file, run_console_script
+from .core import add_debug_flag, atomic_write, check_lang, man_page, positive_int, refuse_same_file, run_console_script
 from .data import ON_MISSING, Item, Manifest, aligned_captions, read_manifest
 from .sampling import decode_embedded_audio
 
@@ -791,7 +791,7 @@ def _eval_parser() -> argparse.ArgumentParser:
     p.add_argument('--index', metavar='DIR', help='an index written by `mlatr-search build` from a manifest: its stored audio '
                    'embeddings are scored instead of embedding the audio again (clips it lacks are embedded)')
     p.add_argument('--output-dir', '--out', dest='out', default='eval', help='folder for the report (default: ./eval; a folder '
-                   'holding files of the same names that are not an earlier report is refused, untouched); --out is the older spelling')
+                   'holding files of the same names that are not an earlier report is refused, untouched)')
     p.add_argument('--langs', nargs='+', metavar='CODE', help='NLLB codes to score (default: every language of the manifest)')
     p.add_argument('--ref-lang', metavar='CODE', help='reference language of the embedding gap (default: eng_Latn if scored)')
     p.add_argument('--batch-size', type=positive_int, default=32, help='clips per audio forward pass (default: 32)')
@@ -811,7 +811,16 @@ def _eval_parser() -> argparse.ArgumentParser:
     p.add_argument('--include-unknown-langs', action='store_true', help='also average languages whose captions are mostly '
                    'unknown to the tokenizer (default: such a language is reported, marked, and left out of the mean)')
     p.add_argument('--no-progress', action='store_true', help='no progress bars')
-    return add_debug_flag(p)
+    add_debug_flag(p)
+    return man_page(p, {
+        'data': ['manifest', 'index', 'format', 'root', 'split', 'pattern', 'id_pattern', 'on_missing'],
+        'model': ['model', 'device', 'batch_size', 'text_batch_size'],
+        'evaluation': ['langs', 'ref_lang', 'map_k', 'include_unknown_langs'],
+        'run and output': ['out', 'no_progress']}, examples=[
+        'mlatr-eval --model runs/synthetic/final --manifest runs/synthetic/synthetic/eval/manifest.jsonl',
+        'mlatr-eval --model runs/clotho/final --manifest data/clotho/test.jsonl --langs eng_Latn fra_Latn --output-dir eval-clotho',
+        'mlatr-eval --model runs/audiocaps/final --manifest data/AUDIOCAPS --format audiocaps --split test --on-missing drop',
+        'mlatr-eval --index my-sounds.index --manifest my-sounds.jsonl   # score the stored audio embeddings'])
 
 def _device(name: str | None) -> torch.device:
     from mlatr_nb.core import default_device

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
-from .core import (FolderLock, add_debug_flag, atomic_write, file_sha256, refuse_same_file, run_console_script)
+from .core import (FolderLock, add_debug_flag, man_page, atomic_write, file_sha256, refuse_same_file, run_console_script)
 from .data import Item, Manifest, concat_manifests, read_audiocaps, read_clotho, read_macs, read_manifest, read_wavcaps
 
 # %% auto #0
@@ -471,7 +471,14 @@ def _prepare_parser() -> argparse.ArgumentParser:
                    'are then found only by the training loader)')
     p.add_argument('--json', action='store_true', help='print the report as JSON')
     p.add_argument('--no-progress', action='store_true', help='no progress bar')
-    return add_debug_flag(p)
+    add_debug_flag(p)
+    return man_page(p, {
+        'data': ['audiocaps_version', 'pattern', 'id_pattern', 'exclude', 'blocklist', 'no_blocklists', 'no_header_check'],
+        'run and output': ['output_dir', 'json', 'no_progress']}, examples=[
+        'mlatr-prepare audiocaps data/raw --output-dir data/audiocaps',
+        'mlatr-prepare clotho data/raw --output-dir data/clotho',
+        'mlatr-prepare wavcaps data/raw --output-dir data/wavcaps --exclude data/extra-eval.jsonl',
+        'mlatr-prepare audiocaps data/raw --audiocaps-version v2 --output-dir data/audiocaps-v2 --json'])
 
 def report_table(
     report: Mapping,   # from `prepare_dataset`

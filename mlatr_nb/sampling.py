@@ -1,4 +1,4 @@
-"""The samplers of each objective (InfoNCE, the LE mixture, KCL, CACL), length-aware batching, random crops, and the
+"""The samplers of each objective (InfoNCE, the LE mixture, random-language sampling, KCL, CACL), length-aware batching, random crops, and the
 DataLoader that decodes audio in workers and reports every clip it has to skip.
 
 Docs: https://mlatr-nb.github.io/mlatr_nb/sampling.html.md"""
@@ -21,9 +21,9 @@ from .data import Item, Manifest, _requested_langs, aligned_captions
 
 # %% auto #0
 __all__ = ['UNSPACED_SCRIPTS', 'estimate_tokens', 'CaptionPair', 'KCLExample', 'CACLExample', 'InfoNCESampler', 'LESampler',
-           'KCLSampler', 'CACLSampler', 'audio_durations', 'length_bucketed_batches', 'padding_fraction',
-           'grouped_batches', 'Skipped', 'example_slots', 'random_crop', 'load_random_crop', 'ExampleDataset',
-           'decode_embedded_audio', 'ExampleBatch', 'collate_examples', 'example_loader', 'SkipLog']
+           'KCLSampler', 'CACLSampler', 'RandomLanguageSampler', 'audio_durations', 'length_bucketed_batches',
+           'padding_fraction', 'grouped_batches', 'Skipped', 'example_slots', 'random_crop', 'load_random_crop',
+           'ExampleDataset', 'decode_embedded_audio', 'ExampleBatch', 'collate_examples', 'example_loader', 'SkipLog']
 
 # %% ../nbs/09_sampling.ipynb #2b1a564d
 UNSPACED_SCRIPTS = frozenset({'Hans', 'Hant', 'Jpan', 'Thai', 'Laoo', 'Khmr', 'Mymr', 'Tibt'})
@@ -209,6 +209,25 @@ class CACLSampler(_AlignedSampler):
         rng, clips, caps = self._draw(epoch)
         other = rng.integers(0, len(self.others), len(clips))
         return [CACLExample(c, j, self.others[o]) for c, j, o in zip(clips.tolist(), caps.tolist(), other.tolist())]
+
+# %% ../nbs/09_sampling.ipynb #fe47e3a4
+class RandomLanguageSampler(_AlignedSampler):
+    "Every clip once per epoch, one aligned caption position in one uniformly random language (ATRI's random sampling)."
+    def __init__(
+        self,
+        manifest: Manifest,                        # the clips
+        *,
+        langs: Sequence[str] | None = None,        # the K languages drawn from (default: all of the manifest's)
+        seed: int = 0,                             # with the epoch, fixes the captions, the languages and the order
+        on_missing: str = 'drop',                  # passed to `aligned_captions`
+    ):
+        super().__init__(manifest, langs, seed, on_missing, 'RandomLanguageSampler')
+
+    def epoch(self, epoch: int) -> list[CaptionPair]:
+        "This epoch's examples."
+        rng, clips, caps = self._draw(epoch)
+        lang = rng.integers(0, len(self.langs), len(clips))
+        return [CaptionPair(c, self.langs[l], j) for c, l, j in zip(clips.tolist(), lang.tolist(), caps.tolist())]
 
 # %% ../nbs/09_sampling.ipynb #a54367da
 def audio_durations(

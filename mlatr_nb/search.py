@@ -18,7 +18,7 @@ import torch
 
 from fastcore.basics import patch
 
-from .core import (FolderLock, add_debug_flag, atomic_write, check_lang, file_sha256, non_negative_int, positive_int,
+from .core import (FolderLock, add_debug_flag, man_page, atomic_write, check_lang, file_sha256, non_negative_int, positive_int,
                            process_group, run_console_script, state_fingerprint)
 from .audio import HOP_LENGTH, SAMPLE_RATE, audio_seconds, decode_audio
 from .data import Item, Manifest, read_manifest
@@ -756,7 +756,18 @@ def _search_parser():
     q.add_argument('--ef-search', type=positive_int, help='HNSW candidates to keep for this query (FAISS HNSW indexes only)')
     q.add_argument('--json', action='store_true', help='print the hits as JSON')
     for parser in (p, b, q): add_debug_flag(parser)
-    return p
+    man_page(b, {'data': ['num_workers', 'keep_silent'], 'model': ['batch_size'],
+                 'approximate search': ['ann', 'nlist', 'nprobe', 'hnsw_m', 'ef_construction', 'ef_search'],
+                 'run and output': ['json', 'no_progress']}, examples=[
+        'mlatr-search build runs/synthetic/final ~/library ~/library.index',
+        'mlatr-search build runs/synthetic/final my-sounds.jsonl my-sounds.index --ann hnsw',
+        'accelerate launch --multi_gpu --num_processes 2 -m mlatr_nb.search build runs/synthetic/final ~/library ~/library.index'])
+    man_page(q, {'query': ['lang', 'k', 'model'], 'approximate search': ['exact', 'nprobe', 'ef_search'], 'run and output': ['json']},
+             examples=['mlatr-search query ~/library.index "a dog barks twice" --lang eng_Latn',
+                       'mlatr-search query ~/library.index "un chien aboie" --lang fra_Latn -k 5 --json',
+                       'mlatr-search query ~/library.index ~/clips/bark.wav   # clips that sound like this one'])
+    return man_page(p, {}, examples=['mlatr-search build MODEL AUDIO INDEX', 'mlatr-search query INDEX "a caption" --lang eng_Latn',
+                                     'mlatr-search build --help'])
 
 def _shown(path: str) -> str:
     "A path as the table shows it: relative to the working folder when it lies inside it (JSON keeps it absolute)."

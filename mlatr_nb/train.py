@@ -19,7 +19,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
-from .core import FolderLock, add_debug_flag, atomic_write, check_lang, run_console_script, same_file, seed_everything
+from .core import FolderLock, add_debug_flag, atomic_write, check_lang, man_page, run_console_script, same_file, seed_everything
 from .ced import ced_config
 from .sonar import SonarTokenizer, sonar_config
 from .model import MLCLAP
@@ -27,22 +27,22 @@ from .losses import cacl_loss, distill_loss, embedding_regularizer, info_nce, kc
 from .data import Manifest, concat_manifests, read_manifest
 from .prepare import find_overlap
 from .synthetic import synthetic_dataset, synthetic_layout, synthetic_tokenizer, twin_groups
-from .sampling import (CACLSampler, InfoNCESampler, KCLSampler, LESampler, SkipLog, audio_durations,
+from .sampling import (CACLSampler, InfoNCESampler, KCLSampler, LESampler, RandomLanguageSampler, SkipLog, audio_durations,
                                example_loader, grouped_batches, length_bucketed_batches)
 
 # %% auto #0
 __all__ = ['OBJECTIVES', 'DEFAULTS', 'DEFAULT_SETS', 'TEACHER_FILE', 'CHECKPOINT_PREFIX', 'RUN_FILES', 'RUN_LOCK',
-           'RESUMABLE_SETTINGS', 'TrainConfig', 'read_config_file', 'saved_settings', 'defaults_for', 'with_defaults',
-           'train_config', 'stage_configs', 'RunData', 'prepare_data', 'prepare_targets', 'build_model',
-           'calibrate_mel_norm', 'set_train_mode', 'make_sampler', 'objective_loss', 'distill_objective_loss',
-           'gather_sizes', 'gather_rows', 'epoch_plan', 'example_groups', 'batch_groups', 'shard', 'TrainState',
-           'list_checkpoints', 'save_checkpoint', 'clean_partial_checkpoints', 'read_log', 'plot_log', 'resume_changes',
-           'TrainResult', 'make_accelerator', 'loader_workers', 'param_groups', 'warmup_steps', 'train', 'recall_table',
-           'run', 'parse_train_args', 'train_cli']
+           'RESUMABLE_SETTINGS', 'HELP_GROUPS', 'TrainConfig', 'read_config_file', 'saved_settings', 'defaults_for',
+           'with_defaults', 'train_config', 'stage_configs', 'RunData', 'prepare_data', 'prepare_targets',
+           'build_model', 'calibrate_mel_norm', 'set_train_mode', 'make_sampler', 'objective_loss',
+           'distill_objective_loss', 'gather_sizes', 'gather_rows', 'epoch_plan', 'example_groups', 'batch_groups',
+           'shard', 'TrainState', 'list_checkpoints', 'save_checkpoint', 'clean_partial_checkpoints', 'read_log',
+           'plot_log', 'resume_changes', 'TrainResult', 'make_accelerator', 'loader_workers', 'param_groups',
+           'warmup_steps', 'train', 'recall_table', 'run', 'parse_train_args', 'train_cli']
 
 # %% ../nbs/10_train.ipynb #d4949044
-OBJECTIVES = ('infonce', 'le', 'kcl', 'cacl', 'distill')
-"Training objectives: InfoNCE over English, ML-CLAP's LE mixture, ATRI's KCL and CACL, and stage-2 distillation."
+OBJECTIVES = ('infonce', 'le', 'random-language', 'kcl', 'cacl', 'distill')
+"Training objectives: InfoNCE over English, ML-CLAP's LE mixture, random-language sampling, ATRI's KCL and CACL, and stage-2 distillation."
 DEFAULTS = ('auto', 'synthetic', 'published', 'checkpoint', 'scratch')
 "The sets of defaults a run can take (see `DEFAULT_SETS`)."
 
@@ -62,10 +62,10 @@ class TrainConfig:
     synthetic_seed: int | None = field(default=None, metadata={'help': 'seed of the synthetic training set; its evaluation set uses this + 1000 (default: --seed). Fix it to train several seeds on one set'})
     synthetic_twins: float = field(default=0.5, metadata={'help': "share of the synthetic training clips that come in direction twins, a clip and its copy with the direction reversed, batched together (see 08_synthetic); the held-out clips have none. The main job's 0.5 makes every batch ask for direction; 0 draws every clip independently"})
     # objective
-    objective: Literal['infonce', 'le', 'kcl', 'cacl', 'distill'] = field(default='cacl', metadata={'help': "training objective (CACL: the main job's best, measured in 10_train); 'distill' is stage 2 of the estimated-correspondences method"})
+    objective: Literal['infonce', 'le', 'random-language', 'kcl', 'cacl', 'distill'] = field(default='cacl', metadata={'help': "training objective (CACL: the main job's best, measured in 10_train); 'distill' is stage 2 of the estimated-correspondences method"})
     le_ratio: float = field(default=0.1, metadata={'help': 'LE mixture: probability of adding each short translation'})
     le_max_tokens: int = field(default=50, metadata={'help': 'LE mixture: translations longer than this many tokens are never added'})
-    distill_sampler: Literal['infonce', 'le', 'kcl', 'cacl'] = field(default='infonce', metadata={'help': "--objective distill: the sampler whose batches are distilled; its own loss is the supervised term"})
+    distill_sampler: Literal['infonce', 'le', 'random-language', 'kcl', 'cacl'] = field(default='infonce', metadata={'help': "--objective distill: the sampler whose batches are distilled; its own loss is the supervised term"})
     teachers: list[str] | None = field(default=None, metadata={'help': "--objective distill: stage-1 model folders (or, in a --config, names of its earlier stages) whose ensemble gives the targets; the student starts from the first unless --init is given"})
     targets: str | None = field(default=None, metadata={'help': '--objective distill: a teacher-embeddings file (mlatr_nb.distill.embed_teachers) instead of --teachers; the student is new unless --init names the stage-1 model to start from'})
     distill_weight: float = field(default=1.0, metadata={'help': 'weight of the distillation loss in stage 2'})
@@ -161,7 +161,7 @@ class TrainConfig:
             raise ValueError(f"tau must be a temperature in [0.01, 1], got {self.tau!r}")
         if self.text_dropout is not None and not 0 <= self.text_dropout < 1:
             raise ValueError(f"text_dropout must be in [0, 1), got {self.text_dropout}")
-        choices = dict(objective=OBJECTIVES, distill_sampler=OBJECTIVES[:4], audio_size=('tiny', 'mini', 'small', 'base'), text_size=('tiny', 'small', 'basic'),
+        choices = dict(objective=OBJECTIVES, distill_sampler=OBJECTIVES[:-1], audio_size=('tiny', 'mini', 'small', 'base'), text_size=('tiny', 'small', 'basic'),
                        mel_norm=('frozen', 'batch'), optimizer=('adamw', 'adam', 'sgd'), schedule=('constant', 'linear', 'cosine'),
                        mixed_precision=('no', 'fp16', 'bf16'), caption_style=('as_is', 'mlclap'))
         for k, allowed in choices.items():
@@ -541,6 +541,7 @@ def make_sampler(
     if objective == 'le':
         extra = {} if tokenizer is None else dict(count_tokens=lambda text, lang: int(tokenizer([text], lang)['attention_mask'].sum()))
         return LESampler(manifest, le_ratio=cfg.le_ratio, max_tokens=cfg.le_max_tokens, seed=cfg.seed, **extra)
+    if objective == 'random-language': return RandomLanguageSampler(manifest, seed=cfg.seed)
     if objective == 'kcl': return KCLSampler(manifest, seed=cfg.seed)
     if objective == 'cacl': return CACLSampler(manifest, seed=cfg.seed)
     raise ValueError(f"unknown objective {objective!r}")
@@ -553,7 +554,7 @@ def objective_loss(
     tau,                   # temperature
 ) -> Tensor:
     "The objective's loss on one (global) batch."
-    if objective in ('infonce', 'le'): return info_nce(audio, text[0], clips, tau)
+    if objective in ('infonce', 'le', 'random-language'): return info_nce(audio, text[0], clips, tau)
     if objective == 'kcl': return kcl_loss(audio, text, tau, audio_ids=clips)
     if objective == 'cacl': return cacl_loss(audio, text[0], text[1], tau, audio_ids=clips)
     raise ValueError(f"unknown objective {objective!r}")
@@ -1110,18 +1111,43 @@ def _defaults_epilog() -> str:
             "Settings given as flags or in --config always win. The settings each set changes:\n" + '\n'.join(rows) +
             "\n\nexit status: 0 done, 1 bad input, setting or file, 2 usage error or bug, 130 interrupted.")
 
+HELP_GROUPS = {
+    'recipes and defaults': ['config', 'var', 'defaults'],
+    'data': ['data', 'test_data', 'langs', 'synthetic_clips', 'synthetic_root', 'synthetic_seed', 'synthetic_twins',
+             'max_train_seconds', 'num_workers', 'bucket_pool'],
+    'model': ['init', 'init_audio', 'init_text', 'tokenizer', 'audio_size', 'audio_depth', 'audio_pos_init_std',
+              'audio_time_pos_init', 'audio_block_init_std', 'text_size', 'embed_dim', 'text_dropout', 'caption_style',
+              'mel_norm', 'tau', 'freeze_tau', 'freeze_audio', 'freeze_text'],
+    'objective': ['objective', 'le_ratio', 'le_max_tokens', 'distill_sampler', 'teachers', 'targets', 'distill_weight',
+                  'sup_weight', 'distill_tau', 'embed_reg'],
+    'optimisation': ['optimizer', 'lr', 'audio_lr_scale', 'weight_decay', 'schedule', 'warmup_steps', 'warmup_epochs',
+                     'max_grad_norm', 'batch_size', 'grad_accum', 'epochs', 'max_steps', 'seed', 'mixed_precision',
+                     'text_chunk', 'audio_chunk', 'activation_checkpointing'],
+    'run and output': ['output_dir', 'overwrite', 'resume', 'checkpoint_every', 'keep_checkpoints', 'progress'],
+    'evaluation': ['eval_data', 'eval_langs', 'synthetic_eval_clips', 'eval_every_epoch', 'eval_batch_size'],
+}
+"The groups of `mlatr-train --help`: every setting of `TrainConfig` and the --config flags, each in one."
+
 def _parser():
     import argparse
     from transformers import HfArgumentParser
-    p = HfArgumentParser(TrainConfig, prog='mlatr-train', epilog=_defaults_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter,
-                         description="Train or fine-tune an ML-CLAP dual encoder (CED + SONAR). Every setting below may also "
+    p = HfArgumentParser(TrainConfig, prog='mlatr-train', epilog=_defaults_epilog(), usage='%(prog)s [--config FILE] [options]',
+                         description="Train or fine-tune an ML-CLAP dual encoder (CED + SONAR). Every setting below may also\n"
                                      "come from a YAML/JSON file given with --config, which may define stages.")
-    p.add_argument('--config', help='YAML or JSON file with any of these settings and optional stages (flags win over it)')
+    p.add_argument('--config', metavar='FILE', help='YAML or JSON file with any of these settings and optional stages (flags win over it)')
     p.add_argument('--var', action='append', default=[], metavar='NAME=VALUE', help="a value for one of the --config "
                    "file's `variables` (a recipe's data folder or weights, e.g. --var prepared=data/prepared); repeatable")
     add_debug_flag(p)
-    for action in p._actions: action.option_strings.sort(key=lambda s: '_' in s)   # usage and --help show --batch-size
-    return p
+    for action in p._actions:
+        action.option_strings.sort(key=lambda s: '_' in s)   # the usage line and errors name --batch-size
+        if action.dest == 'progress': action.help = argparse.SUPPRESS if action.const is True else 'no progress bar'
+    return man_page(p, HELP_GROUPS, examples=[
+        'mlatr-train --data synthetic --output-dir runs/synthetic   # the main job, about 4 minutes on 2 CPU cores',
+        'mlatr-train --data data/clotho/train.jsonl --eval-data data/clotho/val.jsonl \\\n'
+        '    --init-audio CED.pt --init-text SONAR --output-dir runs/clotho   # fine-tune the published towers',
+        'accelerate launch --multi_gpu --num_processes 4 -m mlatr_nb.train --config recipes/ml_clap.yaml \\\n'
+        '    --var prepared=data/prepared --var ced=CED.pt --var sonar=SONAR --output-dir runs/ml-clap',
+        'mlatr-train --output-dir runs/clotho --resume   # after a kill: from the newest checkpoint'])
 
 def parse_train_args(
     argv: Sequence[str] | None = None,   # command-line arguments (default: sys.argv[1:])

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from .core import (PAPER_LANGS, add_debug_flag, check_lang, check_langs, default_device, positive_int,
+from .core import (PAPER_LANGS, add_debug_flag, man_page, check_lang, check_langs, default_device, positive_int,
                            process_group, refuse_same_file, run_console_script)
 from .data import Manifest, read_manifest, merge_translations
 
@@ -376,8 +376,8 @@ def _translate_parser():
     p.add_argument('--source-lang', default='eng_Latn', metavar='CODE', help='language of the captions to translate (default: eng_Latn)')
     p.add_argument('--engine', choices=list(ENGINES), default='nllb', help='nllb: NLLB-200 through transformers; sonar: the SONAR '
                    'decoder through sonar-space (the sonar extra) (default: nllb)')
-    p.add_argument('--model', help=f'nllb: checkpoint name or folder (default: {NLLB_CHECKPOINT}); sonar: decoder card '
-                   f'(default: {SONAR_DECODER})')
+    p.add_argument('--model', help=f'the engine\'s model: an NLLB checkpoint name or folder, or a SONAR decoder card '
+                   f'(default: {NLLB_CHECKPOINT} for nllb, {SONAR_DECODER} for sonar)')
     p.add_argument('--sonar-encoder', default=SONAR_ENCODER, help=f'sonar: encoder card (default: {SONAR_ENCODER})')
     p.add_argument('--batch-size', type=positive_int, default=16, help='captions per engine call (default: 16)')
     p.add_argument('--beam-size', type=positive_int, default=4, help='beams of the search (default: 4)')
@@ -394,7 +394,16 @@ def _translate_parser():
     p.add_argument('--root', help='folder that relative audio paths start from (default: the manifest folder)')
     p.add_argument('--json', action='store_true', help='print the report as JSON instead of a table')
     p.add_argument('--no-progress', action='store_true', help='no progress bar')
-    return add_debug_flag(p)
+    add_debug_flag(p)
+    return man_page(p, {
+        'data': ['langs', 'source_lang', 'format', 'root'],
+        'model': ['engine', 'model', 'sonar_encoder', 'device', 'batch_size', 'beam_size', 'max_length'],
+        'checks': ['max_tokens', 'length_ratio', 'keep_verbatim'],
+        'run and output': ['output', 'cache', 'overwrite', 'json', 'no_progress']}, examples=[
+        'mlatr-translate data/clotho/train.jsonl --langs paper --output data/clotho/train-8langs.jsonl',
+        'mlatr-translate my.jsonl --langs fra_Latn jpn_Jpan --output my-fr-ja.jsonl --device cuda --batch-size 64',
+        'mlatr-translate my.jsonl --langs deu_Latn --engine sonar --output my-de.jsonl   # the sonar extra',
+        'accelerate launch --multi_gpu --num_processes 4 -m mlatr_nb.translate my.jsonl --langs paper --output my-8.jsonl'])
 
 def _translate_main(argv: Sequence[str] | None) -> int:
     p = _translate_parser()

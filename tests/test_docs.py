@@ -95,3 +95,67 @@ def test_docs_workflow_builds_with_quarto():
     text = json.dumps(steps)
     assert 'quarto-dev/quarto-actions/setup' in text and 'nbdev-docs' in text and 'scripts/install.sh' in text
     assert any('actions-gh-pages' in s.get('uses', '') for s in steps)
+
+
+# The limits that keep the docs readable (issue "Docs a newcomer finishes"); CI runs these, so they hold.
+README_LIMIT, MARKDOWN_CELL_LIMIT, BENCHMARK_CELL_LIMIT = 10_000, 6_000, 300
+
+
+def test_readme_reads_in_five_minutes():
+    n = len((ROOT/'README.md').read_text(encoding='utf-8'))
+    assert n < README_LIMIT, f'README.md is {n:,} characters; the limit is {README_LIMIT:,} (move detail to a chapter or the appendix)'
+
+
+@pytest.mark.parametrize('notebook', sorted(p.name for p in NBS.glob('*.ipynb')))
+def test_no_markdown_cell_is_a_wall(notebook):
+    cells = json.loads((NBS/notebook).read_text(encoding='utf-8'))['cells']
+    long = [(c.get('id'), len(''.join(c['source']))) for c in cells
+            if c['cell_type'] == 'markdown' and len(''.join(c['source'])) > MARKDOWN_CELL_LIMIT]
+    assert not long, f'{notebook}: markdown cells over {MARKDOWN_CELL_LIMIT:,} characters (id, length): {long}'
+
+
+def _table_rows(markdown: str) -> list[list[str]]:
+    rows = [l for l in markdown.splitlines() if l.startswith('|')]
+    return [[c.strip() for c in r.strip().strip('|').split(' | ')] for r in rows if not set(r) <= set('|-: ')]
+
+
+def test_benchmark_table_fits_on_a_screen():
+    text = (ROOT/'benchmarks'/'README.md').read_text(encoding='utf-8')
+    tables = re.findall(r'(?m)^\|.*\|\n\|[-:| ]+\|\n(?:\|.*\|\n?)+', text)
+    assert len(tables) == 1, f'benchmarks/README.md holds {len(tables)} tables; one, of current figures, belongs there'
+    header, *rows = _table_rows(tables[0])
+    assert header == ['benchmark', 'current figure', 'date', 'command'], header
+    scripts = sorted(p.name for p in (ROOT/'benchmarks').iterdir() if p.suffix in ('.py', '.sh'))
+    named = {s for r in rows for s in scripts if s in r[3]}
+    assert named == set(scripts), f'benchmarks without a row: {sorted(set(scripts) - named)}'
+    for r in rows:
+        assert len(r) == 4, r
+        wide = [c for c in r if len(c) > BENCHMARK_CELL_LIMIT]
+        assert not wide, f'cells over {BENCHMARK_CELL_LIMIT} characters: {wide}'
+        assert re.fullmatch(r'20\d\d-\d\d-\d\d|—', r[2]), f'{r[0]}: date {r[2]!r}'
+        assert r[3].startswith('`') and r[3].endswith('`'), f'{r[0]}: the command, in backticks'
+
+
+def test_benchmark_history_is_newest_first():
+    text = (ROOT/'benchmarks'/'HISTORY.md').read_text(encoding='utf-8')
+    dates = re.findall(r'(?m)^## (20\d\d-\d\d-\d\d)', text)
+    assert dates and dates == sorted(dates, reverse=True) and len(dates) == len(set(dates)), dates
+
+
+def _page_notebooks() -> dict[str, str]:
+    "The docs page of each notebook (`10_train.ipynb` renders as `train.html`), as nbdev names them."
+    return {re.sub(r'^\d+_', '', p.stem) + '.html': p.name for p in NBS.glob('*.ipynb')}
+
+
+def test_readme_chapter_links_resolve():
+    readme = (ROOT/'README.md').read_text(encoding='utf-8')
+    base = tomllib.loads((ROOT/'pyproject.toml').read_text())['project']['urls']['Documentation'].rstrip('/')
+    pages = re.findall(re.escape(base) + r'/([\w-]+\.html)', readme)
+    assert pages, 'the README links no chapter'
+    missing = sorted(set(pages) - set(_page_notebooks()))
+    assert not missing, f'README links pages with no notebook: {missing}'
+    index = (NBS/'index.ipynb').read_text(encoding='utf-8')
+    linked = set(re.findall(r'\]\((\w+\.ipynb)', index))
+    assert linked and not linked - {p.name for p in NBS.glob('*.ipynb')}, sorted(linked)
+    chapters = {p.name for p in NBS.glob('[0-9][0-9]_*.ipynb')}
+    assert chapters <= linked, f'chapters the front page does not list: {sorted(chapters - linked)}'

@@ -44,3 +44,22 @@ def test_every_console_script_speaks_one_dialect():
             usage = page.split('\n\n')[0]
             assert not re.search(r'\[--\w+_\w+', usage), (name, usage)       # usage lists --batch-size, not --batch_size
             assert '--help' in page
+            _reads_like_a_man_page(name, page)
+
+def _reads_like_a_man_page(name: str, page: str):
+    "Headed groups with `general` last, each flag once and hyphenated, each default once, and 3-4 example command lines."
+    import re
+    body, _, after = page.partition('\nexamples:\n')
+    assert after, f'{name}: no examples section'
+    examples = [l.strip() for l in after.split('\n\n')[0].splitlines() if not l.startswith('      ')]
+    assert 3 <= len(examples) <= 4, (name, examples)
+    assert all(e.startswith((name, 'accelerate launch')) for e in examples), (name, examples)
+    headers = [l[:-1] for l in body.splitlines() if re.fullmatch(r'[a-z][a-z ]*:', l)]
+    assert headers[-1] == 'general' and 'options' not in headers, (name, headers)
+    entries = re.split(r'\n(?=  -)', body.split('\n\n', 1)[1])             # one entry per flag
+    shown = [m.group(1) for e in entries for m in [re.match(r'\s+(-[-\w]+)', e)] if m]
+    assert not [f for f in shown if '_' in f], (name, shown)
+    assert len(shown) == len(set(shown)), (name, sorted(f for f in shown if shown.count(f) > 1))
+    for e in entries:
+        assert len(re.findall(r'\(default|default:', e)) <= 1, (name, e)
+        assert not re.search(r'--\w+_\w+ ', e.split('\n')[0]), (name, e)  # no underscore alias beside a flag
