@@ -124,7 +124,7 @@ def test_two_stage_config(tmp_path):
 
 def test_module_and_accelerate_entry_points():
     r = run([sys.executable, '-m', 'mlatr_nb.train', '--help'])
-    assert '--objective {infonce,le,kcl,cacl,distill}' in r.stdout and '--config' in r.stdout
+    assert '--objective {infonce,le,random-language,kcl,cacl,distill}' in r.stdout and '--config' in r.stdout
     r = run([console_script('mlatr-train'), '--help'])
     assert '--freeze-text' in r.stdout
 
