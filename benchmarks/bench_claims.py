@@ -78,6 +78,8 @@ for a, by_seed in runs.items():
         got |= dict(wall=run['wall'], steps=run['steps'])
         for k, v in got.items(): row.setdefault(k, []).append(v)
     rows[a] = row
+
+
 def machine() -> str:
     "The CPU's model name and the threads torch used, for the record."
     import platform, torch
@@ -85,13 +87,11 @@ def machine() -> str:
                 platform.processor()) if Path('/proc/cpuinfo').exists() else platform.processor()
     return f"{name}, {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads"
 
-result = dict(claim=args.claim, date=time.strftime('%Y-%m-%d'), machine=machine(), seeds=args.seeds, arms={a: f for a, f in arms.items()},
-              rows=rows, steps=args.steps if args.claim == 'le-ratio' else None)
-result['arms'] = {a: [str(x) for x in f] for a, f in arms.items()}
+result = dict(claim=args.claim, date=time.strftime('%Y-%m-%d'), machine=machine(), seeds=args.seeds,
+              arms={a: [str(x) for x in f] for a, f in arms.items()}, rows=rows, steps=args.steps if args.claim == 'le-ratio' else None)
 if args.save: Path(args.save).write_text(json.dumps(result, indent=1) + '\n')
 if args.json: print(json.dumps(result, indent=2))
 else:
-    n = len(args.seeds)
     print(f"\nmean over seeds {args.seeds} (lowest-highest), percent; 100 held-out clips, chance R@1 1.0 %\n")
     if args.claim == 'le-ratio':
         cols = ['eng t2a', 'eng a2t', 'other t2a', 'other a2t', 'wall']
